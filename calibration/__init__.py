@@ -1,0 +1,1 @@
+"""Siaga calibration package."""

@@ -1,0 +1,1 @@
+"""Siaga central package."""

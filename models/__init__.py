@@ -1,0 +1,1 @@
+"""Siaga detection core: model registry, adapters, evaluation and training."""

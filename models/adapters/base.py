@@ -1,0 +1,107 @@
+"""The adapter interface and the decoding steps every detector family shares."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import onnxruntime as ort
+
+from models.boxes import batched_nms, nms
+from models.detections import LABEL_NAMES, Detections
+from models.preprocess import Transform, fit, to_tensor
+from models.spec import ModelSpec
+
+# Candidates kept before NMS: bounds NMS cost at very low thresholds (evaluation).
+PRE_NMS_TOP_K = 3000
+
+
+class Adapter(ABC):
+    """A model family: image in, mask / no_mask detections in original pixels out."""
+
+    spec: ModelSpec
+
+    @abstractmethod
+    def detect(self, image_bgr: np.ndarray, *, conf: float | None = None) -> Detections:
+        """Detect faces in one BGR image; `conf` overrides the manifest threshold."""
+
+
+class SingleSessionAdapter(Adapter):
+    """Families run as prepare → one session.run → decode."""
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        self.spec = spec
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.class_columns = label_columns(spec.labels)
+
+    def prepare(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], Transform]:
+        """Resize and normalise as the manifest says; returns session feeds and the transform."""
+        assert self.spec.input_width and self.spec.input_height  # checked by ModelSpec
+        resized, transform = fit(
+            image_bgr,
+            width=self.spec.input_width,
+            height=self.spec.input_height,
+            mode=self.spec.resize,
+        )
+        tensor = to_tensor(resized, color=self.spec.color, mean=self.spec.mean, std=self.spec.std)
+        return {self.input_name: tensor}, transform
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The bare inference call."""
+        return list(self.session.run(None, feeds))
+
+    @abstractmethod
+    def decode(self, outputs: list[np.ndarray], transform: Transform, conf: float) -> Detections:
+        """Raw outputs → detections in original pixels."""
+
+    def detect(self, image_bgr: np.ndarray, *, conf: float | None = None) -> Detections:
+        feeds, transform = self.prepare(image_bgr)
+        threshold = self.spec.conf_threshold if conf is None else conf
+        return self.decode(self.run(feeds), transform, threshold)
+
+
+def label_columns(labels: list[str]) -> dict[int, int]:
+    """Map our label ids to the model's output columns (mask → i, no_mask → j)."""
+    return {lid: labels.index(name) for lid, name in enumerate(LABEL_NAMES) if name in labels}
+
+
+def select(
+    boxes: np.ndarray,
+    class_scores: np.ndarray,
+    columns: dict[int, int],
+    *,
+    spec: ModelSpec,
+    conf: float,
+    transform: Transform,
+) -> Detections:
+    """Threshold, NMS and map to original pixels.
+
+    `boxes` are xyxy in model-input pixels, `class_scores` (N, C) in the model's column order.
+    Class-agnostic mode keeps the best of mask / no_mask per box (one face, one label);
+    per-class mode lets each class column stand on its own, then NMS per class.
+    """
+    ids = np.fromiter(columns.keys(), dtype=np.int64)
+    scores = class_scores[:, list(columns.values())]
+    if spec.nms == "class_agnostic":
+        best = scores.argmax(axis=1)
+        cand_scores = scores[np.arange(len(scores)), best]
+        keep = np.flatnonzero(cand_scores >= conf)
+        cand_boxes, cand_scores, cand_labels = boxes[keep], cand_scores[keep], ids[best[keep]]
+    else:
+        rows, cols = np.nonzero(scores >= conf)
+        cand_boxes, cand_scores, cand_labels = boxes[rows], scores[rows, cols], ids[cols]
+    if len(cand_scores) > PRE_NMS_TOP_K:
+        top = np.argpartition(-cand_scores, PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]
+        cand_boxes, cand_scores, cand_labels = cand_boxes[top], cand_scores[top], cand_labels[top]
+    cand_boxes = cand_boxes.astype(np.float32)
+    if spec.nms == "class_agnostic":
+        kept = nms(cand_boxes, cand_scores, spec.nms_iou)
+    else:
+        kept = batched_nms(cand_boxes, cand_scores, cand_labels, spec.nms_iou)
+    kept = kept[: spec.max_detections]
+    return Detections(
+        transform.boxes_to_original(cand_boxes[kept]),
+        cand_scores[kept].astype(np.float32),
+        cand_labels[kept].astype(np.int64),
+    )

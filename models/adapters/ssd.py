@@ -1,0 +1,39 @@
+"""Single-stage SSD with generated anchors (AIZOO face-mask models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from models.adapters.base import SingleSessionAdapter, select
+from models.anchors import decode_offsets, generate_anchors
+from models.detections import Detections
+from models.preprocess import Transform
+from models.spec import ModelSpec
+
+
+class SsdAnchorAdapter(SingleSessionAdapter):
+    """Outputs: `loc` (1, A, 4) offsets and `cls` (1, A, C) scores; anchors built from the manifest."""
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        super().__init__(spec, session)
+        assert spec.anchors is not None  # checked by ModelSpec
+        self.anchors = generate_anchors(spec.anchors)
+        names = [o.name for o in session.get_outputs()]
+        self.loc_index = names.index("loc") if "loc" in names else 0
+        self.cls_index = names.index("cls") if "cls" in names else 1
+        expected = session.get_outputs()[self.loc_index].shape[1]
+        if isinstance(expected, int) and expected != len(self.anchors):
+            raise ValueError(
+                f"model {spec.name!r}: {expected} anchors in the model, "
+                f"{len(self.anchors)} generated from the manifest's [anchors]"
+            )
+
+    def decode(self, outputs: list[np.ndarray], transform: Transform, conf: float) -> Detections:
+        assert self.spec.anchors is not None and self.spec.input_width and self.spec.input_height
+        loc, cls = outputs[self.loc_index][0], outputs[self.cls_index][0]
+        boxes = decode_offsets(loc, self.anchors, self.spec.anchors.variances)
+        boxes *= np.array([self.spec.input_width, self.spec.input_height] * 2, dtype=np.float32)
+        return select(
+            boxes, cls, self.class_columns, spec=self.spec, conf=conf, transform=transform
+        )

@@ -1,0 +1,50 @@
+"""Generic YOLO-style exports: one output of boxes (input pixels) and per-class scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from models.adapters.base import SingleSessionAdapter, select
+from models.boxes import cxcywh_to_xyxy
+from models.detections import Detections
+from models.preprocess import Transform
+from models.spec import ModelSpec, YoloOptions
+
+
+class YoloAdapter(SingleSessionAdapter):
+    """Output (1, N, 4[+1]+C) or transposed (1, 4[+1]+C, N), as YOLOv5/v8 exports write it."""
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        super().__init__(spec, session)
+        self.options = spec.yolo or YoloOptions()
+        self.width = 4 + int(self.options.objectness) + len(spec.labels)
+
+    def rows(self, raw: np.ndarray) -> np.ndarray:
+        """Bring the output to (N, width) whichever way round it was exported."""
+        out = raw[0] if raw.ndim == 3 else raw
+        if out.shape[-1] == self.width:
+            return out
+        if out.shape[0] == self.width:
+            return out.T
+        raise ValueError(
+            f"model {self.spec.name!r}: output shape {raw.shape} has no axis of "
+            f"{self.width} (4 box values{' + objectness' if self.options.objectness else ''}"
+            f" + {len(self.spec.labels)} classes)"
+        )
+
+    def decode(self, outputs: list[np.ndarray], transform: Transform, conf: float) -> Detections:
+        rows = self.rows(outputs[0])
+        start = 5 if self.options.objectness else 4
+        scores = rows[:, start:]
+        if self.options.scores == "logits":
+            scores = 1.0 / (1.0 + np.exp(-scores))
+        if self.options.objectness:
+            obj = rows[:, 4:5]
+            scores = scores * (obj if self.options.scores != "logits" else 1 / (1 + np.exp(-obj)))
+        boxes = rows[:, :4]
+        if self.options.box_format == "cxcywh":
+            boxes = cxcywh_to_xyxy(boxes)
+        return select(
+            boxes, scores, self.class_columns, spec=self.spec, conf=conf, transform=transform
+        )

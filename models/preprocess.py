@@ -1,0 +1,81 @@
+"""Image → model tensor: plain resize or letterbox, colour order, normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+ResizeMode = Literal["plain", "letterbox"]
+ColorOrder = Literal["rgb", "bgr"]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """How a model-input pixel maps back to the original image: orig = (model - pad) / scale."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float = 0.0
+    pad_y: float = 0.0
+    orig_width: int = 0
+    orig_height: int = 0
+
+    def boxes_to_original(self, boxes: np.ndarray) -> np.ndarray:
+        """Map xyxy boxes in model-input pixels to clipped original-image pixels."""
+        out = np.empty_like(boxes, dtype=np.float32)
+        out[:, 0::2] = (boxes[:, 0::2] - self.pad_x) / self.scale_x
+        out[:, 1::2] = (boxes[:, 1::2] - self.pad_y) / self.scale_y
+        if self.orig_width and self.orig_height:
+            np.clip(out[:, 0::2], 0, self.orig_width, out=out[:, 0::2])
+            np.clip(out[:, 1::2], 0, self.orig_height, out=out[:, 1::2])
+        return out
+
+
+def resize_plain(image: np.ndarray, *, width: int, height: int) -> tuple[np.ndarray, Transform]:
+    """Stretch the image to exactly width x height (aspect ratio not kept)."""
+    h, w = image.shape[:2]
+    interp = cv2.INTER_AREA if w > width and h > height else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (width, height), interpolation=interp)
+    return resized, Transform(width / w, height / h, orig_width=w, orig_height=h)
+
+
+def letterbox(
+    image: np.ndarray, *, width: int, height: int, pad_value: int = 114
+) -> tuple[np.ndarray, Transform]:
+    """Scale to fit inside width x height keeping the aspect ratio, pad the rest evenly."""
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
+    canvas = np.full((height, width, 3), pad_value, dtype=image.dtype)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    return canvas, Transform(new_w / w, new_h / h, pad_x, pad_y, orig_width=w, orig_height=h)
+
+
+def fit(
+    image: np.ndarray, *, width: int, height: int, mode: ResizeMode
+) -> tuple[np.ndarray, Transform]:
+    """Resize by the manifest's mode."""
+    if mode == "letterbox":
+        return letterbox(image, width=width, height=height)
+    return resize_plain(image, width=width, height=height)
+
+
+def to_tensor(
+    image_bgr: np.ndarray,
+    *,
+    color: ColorOrder,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+) -> np.ndarray:
+    """HWC uint8 BGR → NCHW float32, channels in `color` order, (x - mean) / std."""
+    img = image_bgr[:, :, ::-1] if color == "rgb" else image_bgr
+    x = img.astype(np.float32)
+    x -= np.asarray(mean, dtype=np.float32)
+    x *= 1.0 / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
