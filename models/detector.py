@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.adapters import (
     Adapter,
     MaskClassifier,
+    SingleSessionAdapter,
     SsdAnchorAdapter,
     TwoStageAdapter,
     UltraFaceAdapter,
@@ -16,12 +17,14 @@ from models.runtime import RuntimeConfig, make_session
 
 DEFAULT_MODEL = "aizoo_facemask_360"
 
-_SINGLE = {"ssd_anchor": SsdAnchorAdapter, "ultraface": UltraFaceAdapter, "yolo": YoloAdapter}
+_SINGLE: dict[str, type[SingleSessionAdapter]] = {
+    "ssd_anchor": SsdAnchorAdapter,
+    "ultraface": UltraFaceAdapter,
+    "yolo": YoloAdapter,
+}
 
 
-def build_adapter(
-    resolved: ResolvedModel, registry: Registry, runtime: RuntimeConfig
-) -> Adapter:
+def build_adapter(resolved: ResolvedModel, registry: Registry, runtime: RuntimeConfig) -> Adapter:
     """Instantiate the adapter the manifest's `adapter` key names."""
     spec = resolved.spec
     if spec.adapter in _SINGLE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -61,7 +62,7 @@ class SingleSessionAdapter(Adapter):
         return self.decode(self.run(feeds), transform, threshold)
 
 
-def label_columns(labels: list[str]) -> dict[int, int]:
+def label_columns(labels: Sequence[str]) -> dict[int, int]:
     """Map our label ids to the model's output columns (mask → i, no_mask → j)."""
     return {lid: labels.index(name) for lid, name in enumerate(LABEL_NAMES) if name in labels}
 

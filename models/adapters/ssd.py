@@ -13,7 +13,7 @@ from models.spec import ModelSpec
 
 
 class SsdAnchorAdapter(SingleSessionAdapter):
-    """Outputs: `loc` (1, A, 4) offsets and `cls` (1, A, C) scores; anchors built from the manifest."""
+    """Outputs `loc` (1, A, 4) offsets and `cls` (1, A, C) scores; anchors from the manifest."""
 
     def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
         super().__init__(spec, session)

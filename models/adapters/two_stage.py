@@ -73,7 +73,7 @@ class YuNetFaces:
 
 
 class MaskClassifier:
-    """Any ONNX image classifier whose output classes the manifest names (logits or probabilities)."""
+    """Any ONNX image classifier; the manifest names its output classes."""
 
     def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
         assert spec.input_width and spec.input_height  # checked by ModelSpec
@@ -88,8 +88,9 @@ class MaskClassifier:
         """(N, C) class probabilities for BGR crops, in the model's column order."""
         size = (self.spec.input_width or 0, self.spec.input_height or 0)
         tensors = [
-            to_tensor(cv2.resize(c, size), color=self.spec.color, mean=self.spec.mean,
-                      std=self.spec.std)
+            to_tensor(
+                cv2.resize(c, size), color=self.spec.color, mean=self.spec.mean, std=self.spec.std
+            )
             for c in crops
         ]
         step = self.fixed_batch or len(tensors)

@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv from scratch
+# on a fresh machine; nothing needs installing by hand. Shared data and reference models are
+# read from $(SIAGA_SHARED) (default ../shared), never copied into the repository.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export SIAGA_SHARED ?= $(abspath ../shared)
+export SIAGA_MODEL_PATH ?= $(SIAGA_SHARED)/models
+DEMO_VIDEO ?= $(SIAGA_SHARED)/video/gituatu_video.mp4
+OUT ?= out
+
+.PHONY: setup demo test lint unit bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,train]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/siaga models
+	$(VENV)/bin/siaga detect "$(DEMO_VIDEO)" --jsonl $(OUT)/demo/detections.jsonl --annotate $(OUT)/demo
+	$(VENV)/bin/siaga eval --images "$(SIAGA_SHARED)/data/andrewmvd/images" \
+	  --annotations "$(SIAGA_SHARED)/data/andrewmvd/annotations" \
+	  --split "$(SIAGA_SHARED)/data/andrewmvd/split_test.txt" --json $(OUT)/demo/eval.json
+	@echo "demo outputs in $(OUT)/demo/ (detections.jsonl, annotated video, eval.json)"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest -q
+
+test: lint unit
+
+bench: setup
+	$(PY) -m benchmarks.latency --out $(OUT)/bench
+
+clean:
+	rm -rf $(VENV) $(OUT)

@@ -1,0 +1,7 @@
+"""`python -m siaga` runs the CLI."""
+
+import sys
+
+from siaga.cli import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from models.preprocess import letterbox, resize_plain, to_tensor
+
+
+def test_letterbox_pads_evenly_and_maps_back():
+    img = np.zeros((100, 200, 3), np.uint8)
+    out, t = letterbox(img, width=320, height=320)
+    assert out.shape == (320, 320, 3)
+    assert (t.scale_x, t.scale_y, t.pad_x, t.pad_y) == (1.6, 1.6, 0, 80)
+    assert out[0, 0, 0] == 114 and out[160, 160, 0] == 0
+    box_model = np.array([[16, 96, 176, 256]], np.float32)  # 1.6 * (10, 10, 110, 110) + pad
+    np.testing.assert_allclose(t.boxes_to_original(box_model), [[10, 10, 110, 100]])  # clipped
+
+
+def test_plain_resize_maps_back_per_axis():
+    img = np.zeros((300, 400, 3), np.uint8)
+    out, t = resize_plain(img, width=200, height=200)
+    assert out.shape == (200, 200, 3)
+    np.testing.assert_allclose(
+        t.boxes_to_original(np.array([[50, 50, 100, 100]], np.float32)), [[100, 75, 200, 150]]
+    )
+
+
+@pytest.mark.parametrize(("color", "first"), [("rgb", 30.0), ("bgr", 10.0)])
+def test_to_tensor_colour_and_normalisation(color, first):
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 10, 20, 30  # B, G, R
+    x = to_tensor(img, color=color, mean=(0, 0, 0), std=(1, 1, 1))
+    assert x.shape == (1, 3, 2, 3) and x.dtype == np.float32
+    assert x[0, 0, 0, 0] == first
+    y = to_tensor(img, color="rgb", mean=(127, 127, 127), std=(128, 128, 128))
+    assert y[0, 0, 0, 0] == pytest.approx((30 - 127) / 128)
