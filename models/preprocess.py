@@ -37,8 +37,8 @@ class Transform:
 def resize_plain(image: np.ndarray, *, width: int, height: int) -> tuple[np.ndarray, Transform]:
     """Stretch the image to exactly width x height (aspect ratio not kept)."""
     h, w = image.shape[:2]
-    interp = cv2.INTER_AREA if w > width and h > height else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (width, height), interpolation=interp)
+    # Bilinear, as the reference models were trained; INTER_AREA costs ~10x more per 720p frame.
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return resized, Transform(width / w, height / h, orig_width=w, orig_height=h)
 
 
@@ -49,8 +49,7 @@ def letterbox(
     h, w = image.shape[:2]
     scale = min(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
     canvas = np.full((height, width, 3), pad_value, dtype=image.dtype)
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
@@ -74,6 +73,12 @@ def to_tensor(
     std: tuple[float, float, float],
 ) -> np.ndarray:
     """HWC uint8 BGR → NCHW float32, channels in `color` order, (x - mean) / std."""
+    if std[0] == std[1] == std[2]:
+        # OpenCV's fused C++ path: ~5x faster than the numpy steps below for a 360x360 input.
+        h, w = image_bgr.shape[:2]
+        return cv2.dnn.blobFromImage(
+            image_bgr, 1.0 / std[0], (w, h), mean, swapRB=color == "rgb", crop=False
+        )
     img = image_bgr[:, :, ::-1] if color == "rgb" else image_bgr
     x = img.astype(np.float32)
     x -= np.asarray(mean, dtype=np.float32)

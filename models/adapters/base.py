@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -67,35 +67,36 @@ def label_columns(labels: Sequence[str]) -> dict[int, int]:
     return {lid: labels.index(name) for lid, name in enumerate(LABEL_NAMES) if name in labels}
 
 
-def select(
-    boxes: np.ndarray,
+def select_lazy(
     class_scores: np.ndarray,
+    boxes_for: Callable[[np.ndarray], np.ndarray],
     columns: dict[int, int],
     *,
     spec: ModelSpec,
     conf: float,
     transform: Transform,
 ) -> Detections:
-    """Threshold, NMS and map to original pixels.
+    """Threshold, decode the survivors' boxes, NMS, map to original pixels.
 
-    `boxes` are xyxy in model-input pixels, `class_scores` (N, C) in the model's column order.
-    Class-agnostic mode keeps the best of mask / no_mask per box (one face, one label);
-    per-class mode lets each class column stand on its own, then NMS per class.
+    `class_scores` (N, C) are in the model's column order; `boxes_for(rows)` returns xyxy boxes
+    in model-input pixels for those rows only, so box decoding costs nothing for the thousands
+    of anchors below the threshold. Class-agnostic mode keeps the best of mask / no_mask per box
+    (one face, one label); per-class mode lets each class column stand alone, NMS per class.
     """
     ids = np.fromiter(columns.keys(), dtype=np.int64)
     scores = class_scores[:, list(columns.values())]
     if spec.nms == "class_agnostic":
         best = scores.argmax(axis=1)
-        cand_scores = scores[np.arange(len(scores)), best]
-        keep = np.flatnonzero(cand_scores >= conf)
-        cand_boxes, cand_scores, cand_labels = boxes[keep], cand_scores[keep], ids[best[keep]]
+        rows = np.flatnonzero(scores[np.arange(len(scores)), best] >= conf)
+        cols = best[rows]
     else:
         rows, cols = np.nonzero(scores >= conf)
-        cand_boxes, cand_scores, cand_labels = boxes[rows], scores[rows, cols], ids[cols]
+    cand_scores = scores[rows, cols]
     if len(cand_scores) > PRE_NMS_TOP_K:
         top = np.argpartition(-cand_scores, PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]
-        cand_boxes, cand_scores, cand_labels = cand_boxes[top], cand_scores[top], cand_labels[top]
-    cand_boxes = cand_boxes.astype(np.float32)
+        rows, cols, cand_scores = rows[top], cols[top], cand_scores[top]
+    cand_labels = ids[cols]
+    cand_boxes = boxes_for(rows).astype(np.float32)
     if spec.nms == "class_agnostic":
         kept = nms(cand_boxes, cand_scores, spec.nms_iou)
     else:
@@ -105,4 +106,19 @@ def select(
         transform.boxes_to_original(cand_boxes[kept]),
         cand_scores[kept].astype(np.float32),
         cand_labels[kept].astype(np.int64),
+    )
+
+
+def select(
+    boxes: np.ndarray,
+    class_scores: np.ndarray,
+    columns: dict[int, int],
+    *,
+    spec: ModelSpec,
+    conf: float,
+    transform: Transform,
+) -> Detections:
+    """`select_lazy` for boxes already decoded (xyxy, model-input pixels)."""
+    return select_lazy(
+        class_scores, lambda rows: boxes[rows], columns, spec=spec, conf=conf, transform=transform
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from models.adapters.base import SingleSessionAdapter, select
+from models.adapters.base import SingleSessionAdapter, select_lazy
 from models.anchors import decode_offsets, generate_anchors
 from models.detections import Detections
 from models.preprocess import Transform
@@ -19,6 +19,7 @@ class SsdAnchorAdapter(SingleSessionAdapter):
         super().__init__(spec, session)
         assert spec.anchors is not None  # checked by ModelSpec
         self.anchors = generate_anchors(spec.anchors)
+        self.scale = np.array([spec.input_width, spec.input_height] * 2, dtype=np.float32)
         names = [o.name for o in session.get_outputs()]
         self.loc_index = names.index("loc") if "loc" in names else 0
         self.cls_index = names.index("cls") if "cls" in names else 1
@@ -30,10 +31,13 @@ class SsdAnchorAdapter(SingleSessionAdapter):
             )
 
     def decode(self, outputs: list[np.ndarray], transform: Transform, conf: float) -> Detections:
-        assert self.spec.anchors is not None and self.spec.input_width and self.spec.input_height
+        assert self.spec.anchors is not None
         loc, cls = outputs[self.loc_index][0], outputs[self.cls_index][0]
-        boxes = decode_offsets(loc, self.anchors, self.spec.anchors.variances)
-        boxes *= np.array([self.spec.input_width, self.spec.input_height] * 2, dtype=np.float32)
-        return select(
-            boxes, cls, self.class_columns, spec=self.spec, conf=conf, transform=transform
+        variances = self.spec.anchors.variances
+
+        def boxes_for(rows: np.ndarray) -> np.ndarray:
+            return decode_offsets(loc[rows], self.anchors[rows], variances) * self.scale
+
+        return select_lazy(
+            cls, boxes_for, self.class_columns, spec=self.spec, conf=conf, transform=transform
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from models.adapters.base import SingleSessionAdapter, select
+from models.adapters.base import SingleSessionAdapter, select_lazy
 from models.detections import Detections
 from models.preprocess import Transform
 from models.spec import ModelSpec
@@ -19,11 +19,15 @@ class UltraFaceAdapter(SingleSessionAdapter):
         names = [o.name for o in session.get_outputs()]
         self.scores_index = names.index("scores") if "scores" in names else 0
         self.boxes_index = names.index("boxes") if "boxes" in names else 1
+        self.scale = np.array([spec.input_width, spec.input_height] * 2, dtype=np.float32)
 
     def decode(self, outputs: list[np.ndarray], transform: Transform, conf: float) -> Detections:
-        assert self.spec.input_width and self.spec.input_height
         scores, boxes = outputs[self.scores_index][0], outputs[self.boxes_index][0]
-        boxes = boxes * np.array([self.spec.input_width, self.spec.input_height] * 2, np.float32)
-        return select(
-            boxes, scores, self.class_columns, spec=self.spec, conf=conf, transform=transform
+        return select_lazy(
+            scores,
+            lambda rows: boxes[rows] * self.scale,
+            self.class_columns,
+            spec=self.spec,
+            conf=conf,
+            transform=transform,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from models.adapters.base import SingleSessionAdapter, select
+from models.adapters.base import SingleSessionAdapter, select_lazy
 from models.boxes import cxcywh_to_xyxy
 from models.detections import Detections
 from models.preprocess import Transform
@@ -42,9 +42,11 @@ class YoloAdapter(SingleSessionAdapter):
         if self.options.objectness:
             obj = rows[:, 4:5]
             scores = scores * (obj if self.options.scores != "logits" else 1 / (1 + np.exp(-obj)))
-        boxes = rows[:, :4]
-        if self.options.box_format == "cxcywh":
-            boxes = cxcywh_to_xyxy(boxes)
-        return select(
-            boxes, scores, self.class_columns, spec=self.spec, conf=conf, transform=transform
+        cxcywh = self.options.box_format == "cxcywh"
+
+        def boxes_for(keep: np.ndarray) -> np.ndarray:
+            return cxcywh_to_xyxy(rows[keep, :4]) if cxcywh else rows[keep, :4]
+
+        return select_lazy(
+            scores, boxes_for, self.class_columns, spec=self.spec, conf=conf, transform=transform
         )

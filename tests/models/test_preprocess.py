@@ -32,3 +32,15 @@ def test_to_tensor_colour_and_normalisation(color, first):
     assert x[0, 0, 0, 0] == first
     y = to_tensor(img, color="rgb", mean=(127, 127, 127), std=(128, 128, 128))
     assert y[0, 0, 0, 0] == pytest.approx((30 - 127) / 128)
+
+
+@pytest.mark.parametrize("std", [(255, 255, 255), (58.4, 57.1, 57.4)])
+@pytest.mark.parametrize("color", ["rgb", "bgr"])
+def test_fast_and_general_tensor_paths_agree(color, std):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    mean = (123.7, 116.3, 103.5)
+    got = to_tensor(img, color=color, mean=mean, std=std)
+    src = img[:, :, ::-1] if color == "rgb" else img
+    want = ((src.astype(np.float64) - mean) / std).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
