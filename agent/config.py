@@ -1,0 +1,255 @@
+"""Agent configuration: a TOML file plus SIAGA_AGENT__SECTION__KEY environment overrides.
+
+One pydantic model per section, unknown keys rejected, limits in Field(ge/le). Errors name the
+file, the key path and the reason. Secrets are SecretStr, read from the environment or from
+systemd's $CREDENTIALS_DIRECTORY, and never printed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from siaga.wire import DEFAULT_PREFIX, Ident, KelurahanCode
+
+DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
+ENV_PREFIX = "SIAGA_AGENT__"
+Point = tuple[float, float]
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the file, key path and reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSection(_Section):
+    """Who this box is and where it stands."""
+
+    id: Ident
+    site: str = Field(min_length=1, max_length=128)
+    kelurahan_code: KelurahanCode
+
+
+class CameraSection(_Section):
+    """One camera: its source, zones and face-size limits."""
+
+    id: Ident
+    source: str = Field(min_length=1, description="file path, rtsp://, http(s):// or usb:N")
+    enabled: bool = True
+    loop: bool = Field(default=False, description="restart a video file at its end")
+    kelurahan_code: KelurahanCode | None = None
+    open_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    read_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    stall_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    detect_fps: float | None = Field(default=None, gt=0, le=60)
+    include_zones: list[list[Point]] = Field(default_factory=list)
+    exclude_zones: list[list[Point]] = Field(default_factory=list)
+    min_face_px: int = Field(default=12, ge=1, le=4096)
+    max_face_px: int = Field(default=2048, ge=1, le=8192)
+    calibration_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraSection:
+        for poly in self.include_zones + self.exclude_zones:
+            if len(poly) < 3:
+                raise ValueError("a zone polygon needs at least 3 points")
+            if any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in poly):
+                raise ValueError("zone points are normalised: x and y between 0 and 1")
+        if self.min_face_px > self.max_face_px:
+            raise ValueError("min_face_px cannot exceed max_face_px")
+        return self
+
+
+class ModelSection(_Section):
+    """Which detector runs, and how."""
+
+    name: str = "aizoo_facemask_360"
+    search_path: list[Path] = Field(default_factory=list)
+    intra_op_threads: int = Field(default=2, ge=0, le=64)
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    conf_threshold: float | None = Field(default=None, ge=0, le=1)
+
+
+class SamplingSection(_Section):
+    """How often frames are inferred, and the motion gate that skips still scenes."""
+
+    detect_fps: float = Field(default=5.0, gt=0, le=60)
+    motion_gate: bool = True
+    motion_threshold: float = Field(default=0.004, ge=0, le=1)
+    motion_keepalive_s: float = Field(default=5.0, ge=0, le=3600)
+
+
+class TrackerSection(_Section):
+    """Association of detections into tracks: one person, one count."""
+
+    iou_threshold: float = Field(default=0.25, gt=0, le=1)
+    max_age_s: float = Field(default=1.5, gt=0, le=60)
+    min_hits: int = Field(default=2, ge=1, le=100)
+
+
+class CountingSection(_Section):
+    """Wall-clock-aligned count windows."""
+
+    window_s: int = Field(default=60, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> CountingSection:
+        if 86400 % self.window_s:
+            raise ValueError("window_s must divide a day (e.g. 10, 30, 60, 300, 900)")
+        return self
+
+
+class MqttSection(_Section):
+    """Broker connection. TLS is on by default for any broker not on loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    tls: bool | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    topic_prefix: str = DEFAULT_PREFIX
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    max_inflight: int = Field(default=20, ge=1, le=1000)
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Explicit setting, else on unless the broker is on loopback."""
+        if self.tls is not None:
+            return self.tls
+        return not is_loopback(self.host)
+
+
+class OutboxSection(_Section):
+    """The durable outbox on disk."""
+
+    path: Path = Path("/var/lib/siaga-agent/outbox.sqlite3")
+    max_messages: int = Field(default=500_000, ge=10, le=50_000_000)
+
+
+class HealthSection(_Section):
+    """Status publishing and the optional Prometheus endpoint."""
+
+    status_interval_s: float = Field(default=30.0, ge=1, le=3600)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
+
+class DebugSection(_Section):
+    """Local debugging only: off by default; frames never leave the box, faces are blurred."""
+
+    save_frames: bool = False
+    dir: Path = Path("/var/lib/siaga-agent/debug")
+    every_n_inferred: int = Field(default=50, ge=1, le=100000)
+
+
+class AgentConfig(BaseSettings):
+    """The whole agent configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    agent: AgentSection
+    cameras: list[CameraSection] = Field(min_length=1)
+    model: ModelSection = ModelSection()
+    sampling: SamplingSection = SamplingSection()
+    tracker: TrackerSection = TrackerSection()
+    counting: CountingSection = CountingSection()
+    mqtt: MqttSection = MqttSection()
+    outbox: OutboxSection = OutboxSection()
+    health: HealthSection = HealthSection()
+    debug: DebugSection = DebugSection()
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> AgentConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (passed as init data): a technician's override wins.
+        return env_settings, init_settings
+
+    def camera_kelurahan(self, camera: CameraSection) -> str:
+        """The camera's kelurahan, defaulting to the agent's."""
+        return camera.kelurahan_code or self.agent.kelurahan_code
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{path}: {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; errors name the file and the line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def credential(name: str) -> SecretStr | None:
+    """A secret from systemd's $CREDENTIALS_DIRECTORY (LoadCredential=), if present."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    f = Path(directory) / name
+    return SecretStr(f.read_text(encoding="utf-8").strip()) if f.is_file() else None
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Load and validate the agent config (file, then environment, then credentials)."""
+    data = read_toml(path)
+    try:
+        cfg = AgentConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    if cfg.mqtt.password is None and (secret := credential("mqtt-password")) is not None:
+        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"password": secret})})
+    return cfg
+
+
+def redacted(cfg: AgentConfig) -> dict[str, Any]:
+    """The effective config as plain data, secrets shown as '**********'."""
+    return cfg.model_dump(mode="json")

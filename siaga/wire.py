@@ -1,0 +1,160 @@
+"""The wire contract (version 1) between edge agents and central: topics and payload models.
+
+Both `agent` and `central` import this module and nothing else of each other; it depends on
+pydantic alone. Changing a field here is a protocol change: bump the schema version.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+COUNTS_SCHEMA: Final = "siaga.counts/1"
+STATUS_SCHEMA: Final = "siaga.status/1"
+DEFAULT_PREFIX = "siaga/v1"
+ONLINE, OFFLINE = "online", "offline"
+# Central caps what it accepts; agents never come near it (a counts message is ~600 bytes).
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+KELURAHAN_PATTERN = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
+Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+KelurahanCode = Annotated[str, StringConstraints(pattern=KELURAHAN_PATTERN)]
+Count = Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ModelInfo(_Wire):
+    """Which model produced the counts."""
+
+    name: str = Field(min_length=1, max_length=128)
+    version: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class CountsMessage(_Wire):
+    """One closed count window of one camera (`siaga/v1/{agent}/{camera}/counts`, QoS 1)."""
+
+    schema_: Literal["siaga.counts/1"] = Field(default=COUNTS_SCHEMA, alias="schema")
+    agent_id: Ident
+    seq: int = Field(ge=0, lt=2**63)
+    camera_id: Ident
+    site: str = Field(min_length=1, max_length=128)
+    kelurahan_code: KelurahanCode
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    people_seen: Count
+    masked: Count
+    unmasked: Count
+    occupancy_mean: float = Field(ge=0, le=100_000)
+    occupancy_max: Count
+    frames_processed: Count
+    frames_inferred: Count
+    model: ModelInfo
+    calibration_version: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CountsMessage:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        if self.masked + self.unmasked > self.people_seen:
+            raise ValueError("masked + unmasked cannot exceed people_seen")
+        if self.frames_inferred > self.frames_processed:
+            raise ValueError("frames_inferred cannot exceed frames_processed")
+        return self
+
+    def to_payload(self) -> bytes:
+        """Compact JSON bytes as published."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class CameraHealth(_Wire):
+    """Per-camera health figures inside a status message."""
+
+    fps: float = Field(ge=0)
+    inference_ms: float = Field(ge=0)
+    reconnects: Count
+    stalls: Count
+    corrupt_frames: Count = 0
+    connected: bool
+
+
+class StatusMessage(_Wire):
+    """Retained agent health (`siaga/v1/{agent}/status`)."""
+
+    schema_: Literal["siaga.status/1"] = Field(default=STATUS_SCHEMA, alias="schema")
+    agent_id: Ident
+    time: AwareDatetime
+    version: str
+    uptime_s: float = Field(ge=0)
+    model: ModelInfo
+    cameras: dict[str, CameraHealth]
+    outbox_depth: Count
+    dropped: Count
+    last_seq: int | None = None
+
+    def to_payload(self) -> bytes:
+        """Compact JSON bytes as published."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+def counts_topic(agent_id: str, camera_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Topic of one camera's count windows."""
+    return f"{prefix}/{agent_id}/{camera_id}/counts"
+
+
+def status_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Retained health topic of an agent."""
+    return f"{prefix}/{agent_id}/status"
+
+
+def availability_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Retained online/offline topic of an agent (its last will)."""
+    return f"{prefix}/{agent_id}/availability"
+
+
+def alerts_topic(prefix: str = DEFAULT_PREFIX) -> str:
+    """Topic of decision-rule alerts."""
+    return f"{prefix}/alerts"
+
+
+def summary_topic(
+    level: Literal["city", "kecamatan", "kelurahan", "camera"],
+    key: str = "",
+    prefix: str = DEFAULT_PREFIX,
+) -> str:
+    """Retained summary topic for one area (key: area code, or `agent/camera` for a camera)."""
+    return f"{prefix}/summary/city" if level == "city" else f"{prefix}/summary/{level}/{key}"
+
+
+def counts_subscription(prefix: str = DEFAULT_PREFIX, share_group: str | None = "central") -> str:
+    """Subscription for every agent's counts, as an MQTT v5 shared subscription by default."""
+    topic = f"{prefix}/+/+/counts"
+    return f"$share/{share_group}/{topic}" if share_group else topic
+
+
+_COUNTS_TOPIC = re.compile(r"^(?P<prefix>.+)/(?P<agent>[^/]+)/(?P<camera>[^/]+)/counts$")
+
+
+def parse_counts_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> tuple[str, str] | None:
+    """(agent_id, camera_id) of a counts topic, or None when the topic is not one."""
+    m = _COUNTS_TOPIC.match(topic)
+    if m is None or m["prefix"] != prefix:
+        return None
+    return m["agent"], m["camera"]
+
+
+def window_bounds(t: datetime, window_s: int) -> tuple[datetime, datetime]:
+    """The wall-clock-aligned window [start, end) containing aware time t."""
+    epoch = t.timestamp()
+    start = epoch - (epoch % window_s)
+    return (
+        datetime.fromtimestamp(start, t.tzinfo),
+        datetime.fromtimestamp(start + window_s, t.tzinfo),
+    )
