@@ -9,7 +9,11 @@ export SIAGA_MODEL_PATH ?= $(SIAGA_SHARED)/models
 DEMO_VIDEO ?= $(SIAGA_SHARED)/video/gituatu_video.mp4
 OUT ?= out
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup sysdeps demo test lint unit bench clean
+
+# Debian packages the integration tests and the demo use: a real broker, ffmpeg for RTSP/HTTP
+# test streams. Installed when missing and we are root (CI is); otherwise those tests skip.
+SYSDEPS := mosquitto ffmpeg
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +23,16 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-demo: setup
+sysdeps:
+	@missing=""; for b in $(SYSDEPS); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "not root: cannot install$$missing; tests needing them will skip"; fi; \
+	fi
+
+demo: setup sysdeps
 	$(VENV)/bin/siaga models
 	$(VENV)/bin/siaga detect "$(DEMO_VIDEO)" --jsonl $(OUT)/demo/detections.jsonl --annotate $(OUT)/demo
 	$(VENV)/bin/siaga eval --images "$(SIAGA_SHARED)/data/andrewmvd/images" \
@@ -31,7 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-unit: setup
+unit: setup sysdeps
 	$(VENV)/bin/pytest -q
 
 test: lint unit

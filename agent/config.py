@@ -50,6 +50,8 @@ class CameraSection(_Section):
     open_timeout_s: float = Field(default=10.0, gt=0, le=120)
     read_timeout_s: float = Field(default=10.0, gt=0, le=120)
     stall_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     detect_fps: float | None = Field(default=None, gt=0, le=60)
     include_zones: list[list[Point]] = Field(default_factory=list)
     exclude_zones: list[list[Point]] = Field(default_factory=list)

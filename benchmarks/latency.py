@@ -17,6 +17,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,7 +55,7 @@ def stats(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def time_model(det: Adapter, frame: np.ndarray, runs: int) -> dict[str, object]:
+def time_model(det: Adapter, frame: np.ndarray, runs: int) -> dict[str, Any]:
     """Alternate bare session.run and the full detect() pipeline; return both distributions."""
     full: list[float] = []
     bare: list[float] = []
@@ -71,7 +72,7 @@ def time_model(det: Adapter, frame: np.ndarray, runs: int) -> dict[str, object]:
         if i >= 3:  # warm-up excluded
             full.append((t1 - t0) * 1000)
             bare.append((t2 - t1) * 1000)
-    result: dict[str, object] = {"full_ms": stats(full)}
+    result: dict[str, Any] = {"full_ms": stats(full)}
     if single:
         result["bare_run_ms"] = stats(bare)
         result["overhead_ratio"] = float(np.median(full) / np.median(bare))
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     frame = load_frame(args.frame)
     reg = Registry()
     names = args.model or reg.names(detectors_only=True)
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     for name in names:
         for threads in args.threads:
             runtime = RuntimeConfig(intra_op_threads=threads)

@@ -65,7 +65,8 @@ def test_detect_folder_and_annotate(andrewmvd: Path, tmp_path: Path):
     )
     assert code == 0
     assert sorted(p.name for p in ann.iterdir()) == ["maksssksksss0.jpg", "maksssksksss1.jpg"]
-    assert cv2.imread(str(ann / "maksssksksss0.jpg")).shape == (366, 512, 3)
+    drawn = cv2.imread(str(ann / "maksssksksss0.jpg"))
+    assert drawn is not None and drawn.shape == (366, 512, 3)
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
 
 
