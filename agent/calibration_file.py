@@ -1,0 +1,65 @@
+"""The per-camera calibration file the agent reads (written by `siaga calibrate`).
+
+JSON or TOML. It carries a version that every counts message repeats, so central knows which
+thresholds produced each figure.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.config import ConfigError, Point
+from siaga.wire import Ident
+
+CALIBRATION_SCHEMA: Final = "siaga.calibration/1"
+
+
+class CalibrationFile(BaseModel):
+    """Thresholds and zones fitted for one camera."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["siaga.calibration/1"] = Field(default=CALIBRATION_SCHEMA, alias="schema")
+    version: str = Field(min_length=1, max_length=64)
+    camera_id: Ident
+    thresholds: dict[Literal["mask", "no_mask"], float] = Field(default_factory=dict)
+    min_face_px: int | None = Field(default=None, ge=1, le=4096)
+    max_face_px: int | None = Field(default=None, ge=1, le=8192)
+    include_zones: list[list[Point]] | None = None
+    exclude_zones: list[list[Point]] | None = None
+    created_at: datetime | None = None
+    notes: str = ""
+
+    def threshold_ok(self) -> bool:
+        """All thresholds lie in [0, 1]."""
+        return all(0.0 <= v <= 1.0 for v in self.thresholds.values())
+
+
+def load_calibration(path: Path, *, camera_id: str) -> CalibrationFile:
+    """Read and validate a calibration file; errors name the file, key path and reason."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: calibration file not found") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read calibration: {exc}") from exc
+    try:
+        cal = CalibrationFile.model_validate(data)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {reasons}") from None
+    if cal.camera_id != camera_id:
+        raise ConfigError(f"{path}: camera_id is {cal.camera_id!r}, expected {camera_id!r}")
+    if not cal.threshold_ok():
+        raise ConfigError(f"{path}: thresholds must lie between 0 and 1")
+    return cal
