@@ -1,0 +1,165 @@
+"""One camera's processing loop: sample → motion gate → detect → filter → track → count."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.config import AgentConfig, CameraSection
+from agent.counter import Window, WindowCounter
+from agent.debug import save_snapshot
+from agent.filters import FaceFilter
+from agent.motion import MotionGate
+from agent.source import Frame, VideoSource
+from agent.tracker import Tracker
+from models.adapters import Adapter
+
+log = logging.getLogger(__name__)
+Emit = Callable[[CameraSection, Window], None]
+
+
+@dataclass
+class WorkerHealth:
+    """Figures the status message and the metrics endpoint report for one camera."""
+
+    processed: int = 0
+    inferred: int = 0
+    inference_ms: float = 0.0  # exponential moving average
+    windows: int = 0
+    people: int = 0
+    last_loop_mono: float = 0.0
+    last_frame_mono: float = 0.0
+
+
+def local_time(epoch_s: float) -> datetime:
+    """An aware datetime in the box's local zone (WIB on Semarang's boxes)."""
+    return datetime.fromtimestamp(epoch_s, UTC).astimezone()
+
+
+class CameraWorker:
+    """Runs in its own thread; the detector session is shared by all cameras of the box."""
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        camera: CameraSection,
+        detector: Adapter,
+        face_filter: FaceFilter,
+        emit: Emit,
+        *,
+        detect_conf: float | None = None,
+        source: VideoSource | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.camera = camera
+        self.detector = detector
+        self.filter = face_filter
+        self.emit = emit
+        self.detect_conf = detect_conf
+        self.source = source or VideoSource(camera)
+        self.gate = MotionGate.from_config(cfg.sampling)
+        self.tracker = Tracker(
+            iou_threshold=cfg.tracker.iou_threshold,
+            max_age_s=cfg.tracker.max_age_s,
+            min_hits=cfg.tracker.min_hits,
+        )
+        self.period_s = 1.0 / (camera.detect_fps or cfg.sampling.detect_fps)
+        # A track ends max_age_s after its last sighting: keep its window open that long.
+        self.counter = WindowCounter(
+            cfg.counting.window_s, grace_s=cfg.tracker.max_age_s + self.period_s
+        )
+        self.health = WorkerHealth()
+        self.thread = threading.Thread(target=self.run, name=f"worker-{camera.id}", daemon=True)
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        """Start capture and processing."""
+        self.source.start()
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to finish; `join` then waits for its final windows."""
+        self._stop.set()
+
+    def join(self, timeout_s: float) -> None:
+        """Wait for the loop to end, then stop the capture."""
+        self.thread.join(timeout_s)
+        self.source.stop(timeout_s=0.5)
+
+    @property
+    def finished(self) -> bool:
+        """True when a non-looping file has ended and everything is counted."""
+        return not self.thread.is_alive() and self.source.stats.finished
+
+    def run(self) -> None:
+        """The loop: one frame per sampling period, windows closed as wall-clock time passes."""
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            self.health.last_loop_mono = time.monotonic()
+            frame = self.source.latest(timeout_s=max(0.05, next_due - time.monotonic()) + 0.5)
+            if frame is not None and frame.mono_time >= next_due - self.period_s:
+                self.process(frame)
+                next_due = max(next_due + self.period_s, time.monotonic())
+            self.source.check_stall()
+            self.close_windows(time.time())
+            if self.source.stats.finished and frame is None:
+                break
+            wait = next_due - time.monotonic()
+            if wait > 0:
+                self._stop.wait(wait)
+        self.finish(time.time())
+
+    def process(self, frame: Frame) -> None:
+        """Run the stages on one sampled frame."""
+        self.health.processed += 1
+        self.health.last_frame_mono = frame.mono_time
+        t = frame.wall_time
+        inferred = self.gate.check(frame.image, frame.mono_time)
+        if inferred:
+            start = time.perf_counter()
+            raw = self.detector.detect(frame.image, conf=self.detect_conf)
+            ms = (time.perf_counter() - start) * 1000
+            self.health.inference_ms = (
+                ms if self.health.inferred == 0 else (0.9 * self.health.inference_ms + 0.1 * ms)
+            )
+            self.health.inferred += 1
+            h, w = frame.image.shape[:2]
+            faces = self.filter.apply(raw, w, h)
+            step = self.tracker.update(faces, frame.mono_time)
+            debug = self.cfg.debug
+            if debug.save_frames and self.health.inferred % debug.every_n_inferred == 1:
+                save_snapshot(debug.dir, self.camera.id, frame.index, frame.image, faces)
+        else:
+            # Nothing moved: keep live tracks alive without adding hits or votes, so a person
+            # standing still is neither ended and re-counted nor double-voted.
+            step = self.tracker.still(frame.mono_time)
+        when = local_time(t)
+        self.counter.frame(when, inferred=inferred, occupancy=len(step.active))
+        for track in step.finished:
+            self.count_person(track.masked, track.last_seen, t, frame.mono_time)
+
+    def count_person(
+        self, masked: bool, last_seen_mono: float, now_wall: float, now_mono: float
+    ) -> None:
+        """Attribute a finished track to the window of its last sighting (wall clock)."""
+        self.health.people += 1
+        self.counter.person(local_time(now_wall - (now_mono - last_seen_mono)), masked=masked)
+
+    def close_windows(self, now_wall: float) -> None:
+        """Emit every window that has ended."""
+        for window in self.counter.close_due(local_time(now_wall)):
+            self.health.windows += 1
+            self.emit(self.camera, window)
+
+    def finish(self, now_wall: float) -> None:
+        """At shutdown or end of file: end every track and emit the last, partial window."""
+        now_mono = time.monotonic()
+        for track in self.tracker.flush(now_mono):
+            self.count_person(track.masked, track.last_seen, now_wall, now_mono)
+        for window in self.counter.close_all(local_time(now_wall)):
+            self.health.windows += 1
+            self.emit(self.camera, window)
