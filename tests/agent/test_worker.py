@@ -47,8 +47,10 @@ def run_worker(cfg: AgentConfig, detector) -> tuple[CameraWorker, list[Window]]:
     windows: list[Window] = []
     cam: CameraSection = cfg.cameras[0]
     setup = camera_setup(cam, detector.spec.conf_threshold)
-    worker = CameraWorker(cfg, cam, detector, setup.face_filter,
-                          lambda c, w: windows.append(w), detect_conf=setup.detect_conf)  # fmt: skip
+    worker = CameraWorker(
+        cfg, cam, detector, setup.face_filter, lambda c, w: windows.append(w),
+        detect_conf=setup.detect_conf,
+    )  # fmt: skip
     worker.start()
     worker.join(timeout_s=30)
     assert not worker.thread.is_alive(), "worker did not finish at end of file"
