@@ -31,7 +31,41 @@ def andrewmvd(shared: Path) -> Path:
     return d
 
 
-@pytest.fixture(autouse=True)
-def _model_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ../shared/models the model search path in every test (as the Makefile does)."""
-    monkeypatch.setenv("SIAGA_MODEL_PATH", str(shared_root() / "models"))
+# ../shared/models is the model search path in every test (as the Makefile sets it); set at
+# import so that module- and session-scoped fixtures see it too.
+os.environ.setdefault("SIAGA_MODEL_PATH", str(shared_root() / "models"))
+
+
+# ---- a real Mosquitto (tests/mqtt_broker.py) ----
+
+from collections.abc import Callable, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+from tests.mqtt_broker import MosquittoBroker, mosquitto_binary  # noqa: E402
+
+
+def _require_mosquitto() -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto binary not found: apt-get install -y mosquitto")
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoBroker]]:
+    """Make brokers with custom config (MosquittoBroker's keyword arguments); all killed after."""
+    _require_mosquitto()
+    brokers: list[MosquittoBroker] = []
+
+    def make(**kwargs: Any) -> MosquittoBroker:
+        broker = MosquittoBroker(tmp_path / f"mosquitto{len(brokers)}", **kwargs)
+        brokers.append(broker)
+        return broker.start()
+
+    yield make
+    for b in brokers:
+        b.kill()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    """A running anonymous broker on a free loopback port, with persistence (for restarts)."""
+    return mosquitto_factory()

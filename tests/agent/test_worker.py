@@ -35,11 +35,13 @@ def detector(shared: Path):
 
 
 def config(clip: Path, **camera: object) -> AgentConfig:
-    return AgentConfig(
-        agent={"id": "t-box", "site": "test", "kelurahan_code": "33.74.01.1001"},
-        cameras=[{"id": "cam1", "source": str(clip), **camera}],
-        counting={"window_s": 5},
-        sampling={"detect_fps": 8},
+    return AgentConfig.model_validate(
+        {
+            "agent": {"id": "t-box", "site": "test", "kelurahan_code": "33.74.01.1001"},
+            "cameras": [{"id": "cam1", "source": str(clip), **camera}],
+            "counting": {"window_s": 5},
+            "sampling": {"detect_fps": 8},
+        }
     )
 
 

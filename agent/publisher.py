@@ -1,0 +1,474 @@
+"""Delivery of the outbox over MQTT v5 (paho-mqtt 2): QoS 1, TLS, credentials, last will, status.
+
+How ordering and no loss are kept:
+- Every connection is a fresh paho client with clean_start and reconnect_on_failure=False, and it
+  is thrown away when the connection ends. Paho therefore never holds a message across
+  connections: it never re-sends on its own, never queues while we are offline, never reorders.
+- One delivery thread owns the client. It hands paho rows in seq order, at most max_inflight (and
+  at most the broker's Receive Maximum) un-acknowledged, and only after a successful CONNACK.
+- Paho's callbacks only post events to a queue; the delivery thread maps each PUBACK to its seq
+  and deletes the row only when the reason code is a success.
+- After any disconnect the next connection starts again from the lowest seq left in the outbox,
+  in order. At most one window of messages is sent twice; central de-duplicates on (agent, seq).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.config import MqttSection
+from agent.outbox import Outbox
+from siaga.wire import OFFLINE, ONLINE, StatusMessage, availability_topic, status_topic
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake
+CONNACK_TIMEOUT_S = 10.0
+STABLE_AFTER_S = 10.0  # a connection that lasted this long resets the backoff
+IDLE_WAKE_S = 2.0  # safety net: look at the outbox even if a notify() was missed
+DISCONNECT_WAIT_S = 1.0
+CONTROL_SLOTS = 2  # availability + status, outside the outbox
+_NORMAL = 0
+_WITH_WILL = 4  # MQTT v5 "Disconnect with will message": the broker still says offline
+
+EventKind = Literal["connack", "puback", "disconnect", "wake", "status", "stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    kind: EventKind
+    gen: int = 0  # which connection a paho callback came from (0: not from paho)
+    mid: int = 0
+    code: ReasonCode | None = None
+    receive_max: int = 0
+
+
+@dataclass(slots=True)
+class _Session:
+    """One connection: its paho client and what is in flight on it."""
+
+    gen: int
+    client: mqtt.Client
+    up: bool = False  # CONNACK success received and not yet disconnected
+    ended: bool = False  # stop serving: refused, lost or timed out
+    closed: bool = False  # paho reported the disconnect
+    up_since: float = 0.0
+    up_for_s: float = 0.0
+    window: int = 1
+    last_sent: int | None = None
+    inflight: dict[int, int] = field(default_factory=dict)  # mid -> seq
+    control: dict[int, str] = field(default_factory=dict)  # mid -> topic (online, status, offline)
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """Health figures of the publisher."""
+
+    connected: bool
+    connects: int
+    reconnects: int
+    failures: int
+    sent: int
+    resent: int
+    acked: int
+    rejected: int
+    last_error: str | None
+
+
+def check_tls_files(cfg: MqttSection) -> None:
+    """Fail early, naming the key, when a configured TLS file is missing."""
+    if not cfg.tls_enabled:
+        return
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(cfg, key)
+        if path is not None and not path.is_file():
+            raise ValueError(f"mqtt.{key}: {path}: file not found")
+    if cfg.key_file is not None and cfg.cert_file is None:
+        raise ValueError("mqtt.key_file is set without mqtt.cert_file")
+
+
+def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter, between min_s and max_s."""
+    hi = min(max(min_s, max_s), min_s * 2 ** min(max(failures - 1, 0), 30))
+    # Equal jitter: boxes that lost the same broker do not all come back in the same instant.
+    return rng.uniform(max(min_s, hi / 2), hi)
+
+
+class Publisher:
+    """Sends the outbox to the broker in seq order; owns the MQTT connection."""
+
+    def __init__(self, cfg: MqttSection, *, agent_id: str, outbox: Outbox) -> None:
+        check_tls_files(cfg)
+        self.cfg = cfg
+        self.agent_id = agent_id
+        self.outbox = outbox
+        self.username = cfg.username or agent_id
+        self.availability_topic = availability_topic(agent_id, cfg.topic_prefix)
+        self.status_topic = status_topic(agent_id, cfg.topic_prefix)
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # guards the figures below and the latest status
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random()
+        self._gen = 0
+        self._status: bytes | None = None
+        self._wake_pending = False
+        self._end = self._flush_until = self._offline_until = math.inf
+        self._connected = False
+        self._connects = self._failures = self._sent = self._resent = 0
+        self._acked = self._rejected = 0
+        self._max_sent_seq = 0
+        self._last_error: str | None = None
+
+    # ---- the public side, called from other threads ----
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up and acknowledged by the broker."""
+        with self._lock:
+            return self._connected
+
+    def stats(self) -> PublisherStats:
+        """A snapshot of the health figures."""
+        with self._lock:
+            return PublisherStats(
+                connected=self._connected, connects=self._connects,
+                reconnects=max(0, self._connects - 1), failures=self._failures, sent=self._sent,
+                resent=self._resent, acked=self._acked, rejected=self._rejected,
+                last_error=self._last_error,
+            )  # fmt: skip
+
+    def start(self) -> None:
+        """Start the delivery thread (it connects, and reconnects, by itself)."""
+        if self._thread is not None:
+            raise RuntimeError("publisher already started")
+        self._thread = threading.Thread(target=self._run, name="mqtt-delivery", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Tell the delivery thread that the outbox has something new."""
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._events.put(_Event("wake"))
+
+    def publish_status(self, msg: StatusMessage) -> None:
+        """Publish retained health now, or on the next connect (only the latest is kept)."""
+        with self._lock:
+            self._status = msg.to_payload()
+        self._events.put(_Event("status"))
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush what fits in timeout_s, say offline, disconnect; returns within timeout_s + 1 s."""
+        now = time.monotonic()
+        budget = max(0.0, timeout_s)
+        self._end = now + budget
+        self._flush_until = self._end - min(1.0, 0.4 * budget)
+        self._offline_until = self._end - min(0.5, 0.2 * budget)
+        self._stop.set()
+        self._events.put(_Event("stop"))
+        if self._thread is not None:
+            self._thread.join(timeout=budget + 0.8)
+            if self._thread.is_alive():
+                # Only possible while a TCP/TLS connect is blocking; the daemon thread ends after.
+                log.warning("MQTT delivery thread still busy after %.1f s; leaving it", budget)
+        with self._lock:
+            self._connected = False
+
+    # ---- the delivery thread ----
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                up_for_s = self._session()
+            except Exception:
+                if self._stop.is_set():
+                    break
+                log.exception("MQTT delivery failed unexpectedly; reconnecting")
+                up_for_s = 0.0
+            failures = 0 if up_for_s >= STABLE_AFTER_S else failures + 1
+            if not self._stop.is_set():
+                delay = backoff_s(failures, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s,
+                                  self._rng)  # fmt: skip
+                log.debug("reconnecting to MQTT in %.2f s", delay)
+                self._stop.wait(delay)
+
+    def _session(self) -> float:
+        """Connect, deliver until the connection ends; returns how long it was up."""
+        s = self._connect()
+        if s is None:
+            return 0.0
+        try:
+            self._serve(s)
+        finally:
+            self._close(s)
+        return s.up_for_s
+
+    def _connect(self) -> _Session | None:
+        self._gen += 1
+        client = self._new_client(self._gen)
+        try:
+            client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
+                           clean_start=True)  # fmt: skip
+        except (OSError, ValueError) as exc:  # ssl errors are OSErrors
+            self._fail(f"cannot connect to {self._where()}: {exc}", logging.WARNING)
+            return None
+        client.loop_start()
+        return _Session(self._gen, client)
+
+    def _new_client(self, gen: int) -> mqtt.Client:
+        cfg = self.cfg
+        c = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.agent_id,
+            protocol=mqtt.MQTTv5, reconnect_on_failure=False,
+        )  # fmt: skip
+        password = cfg.password.get_secret_value() if cfg.password is not None else None
+        c.username_pw_set(self.username, password)
+        if cfg.tls_enabled:
+            c.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                keyfile=str(cfg.key_file) if cfg.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )  # verification and host name checking stay on
+        c.will_set(self.availability_topic, OFFLINE, qos=1, retain=True)
+        c.max_inflight_messages_set(0)  # our own window limits what is in flight; paho never queues
+        c.connect_timeout = CONNECT_TIMEOUT_S
+        self._bind_callbacks(c, gen)
+        return c
+
+    def _bind_callbacks(self, c: mqtt.Client, gen: int) -> None:
+        # Callbacks run on paho's thread while it holds its locks: they only post events.
+        put = self._events.put
+
+        def on_connect(_c: Any, _u: Any, _f: Any, code: ReasonCode, props: Any) -> None:
+            receive_max = int(getattr(props, "ReceiveMaximum", 0) or 0)
+            put(_Event("connack", gen, code=code, receive_max=receive_max))
+
+        def on_publish(_c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
+            put(_Event("puback", gen, mid=mid, code=code))
+
+        def on_disconnect(_c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
+            put(_Event("disconnect", gen, code=code))
+
+        c.on_connect, c.on_publish, c.on_disconnect = on_connect, on_publish, on_disconnect
+
+    def _serve(self, s: _Session) -> None:
+        connack_until = time.monotonic() + CONNACK_TIMEOUT_S
+        while not s.ended:
+            if s.up:
+                self._fill(s)
+            if self._stop.is_set() and self._flushed(s):
+                return
+            now = time.monotonic()
+            if not s.up and now >= connack_until:
+                self._fail(f"no CONNACK from {self._where()} in {CONNACK_TIMEOUT_S:.0f} s",
+                           logging.WARNING)  # fmt: skip
+                return
+            limit = (connack_until if not s.up else
+                     self._flush_until if self._stop.is_set() else now + IDLE_WAKE_S)  # fmt: skip
+            self._pump(s, max(0.0, limit - now))
+
+    def _flushed(self, s: _Session) -> bool:
+        """During stop: nothing more to deliver, or no more time to deliver it."""
+        if not s.up or time.monotonic() >= self._flush_until:
+            return True
+        return not s.inflight and not self.outbox.pending(1, after_seq=s.last_sent)
+
+    def _pump(self, s: _Session, timeout_s: float) -> None:
+        """Wait up to timeout_s for events, then handle every event already queued."""
+        try:
+            batch = [self._events.get(timeout=timeout_s)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                batch.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        acks: list[int] = []
+        for ev in batch:
+            self._handle(s, ev, acks)
+        if acks:
+            # One transaction (one fsync) for every PUBACK that arrived together.
+            self.outbox.ack_many(acks)
+            with self._lock:
+                self._acked += len(acks)
+
+    def _handle(self, s: _Session, ev: _Event, acks: list[int]) -> None:
+        if ev.kind == "wake":
+            with self._lock:
+                self._wake_pending = False  # before _fill runs: a later notify posts a new wake
+        elif ev.kind == "status":
+            if s.up:
+                self._publish_status_now(s)
+        elif ev.gen != s.gen:
+            return  # "stop", or a leftover from an earlier connection
+        elif ev.kind == "connack":
+            self._on_connack(s, ev)
+        elif ev.kind == "puback":
+            self._on_puback(s, ev, acks)
+        elif ev.kind == "disconnect":
+            self._on_disconnect(s, ev)
+
+    def _on_connack(self, s: _Session, ev: _Event) -> None:
+        if ev.code is not None and ev.code.is_failure:
+            s.ended = True
+            self._fail(f"broker {self._where()} refused the connection as user "
+                       f"{self.username!r}: {ev.code}", logging.ERROR)  # fmt: skip
+            return
+        s.up, s.up_since = True, time.monotonic()
+        # The broker's Receive Maximum covers our availability and status messages too.
+        s.window = max(1, min(self.cfg.max_inflight, (ev.receive_max or 65535) - CONTROL_SLOTS))
+        with self._lock:
+            self._connected = True
+            self._connects += 1
+            self._last_error = None
+        log.info("connected to MQTT broker %s as %s (TLS %s, window %d)", self._where(),
+                 self.username, "on" if self.cfg.tls_enabled else "off", s.window)  # fmt: skip
+        self._publish_control(s, self.availability_topic, ONLINE.encode())
+        self._publish_status_now(s)
+
+    def _on_puback(self, s: _Session, ev: _Event, acks: list[int]) -> None:
+        seq = s.inflight.pop(ev.mid, None)
+        if seq is None:
+            s.control.pop(ev.mid, None)
+        elif ev.code is not None and ev.code.is_failure:
+            # Keep the row: it is retried on the next connection, or dropped by the cap.
+            with self._lock:
+                self._rejected += 1
+            log.warning("broker rejected seq %d: %s; it stays in the outbox", seq, ev.code)
+        else:
+            acks.append(seq)
+
+    def _on_disconnect(self, s: _Session, ev: _Event) -> None:
+        was_up = s.up
+        self._mark_down(s)
+        s.closed = s.ended = True
+        if was_up and not self._stop.is_set():
+            self._fail(f"connection to {self._where()} lost: {ev.code}", logging.WARNING)
+
+    def _mark_down(self, s: _Session) -> None:
+        if s.up:
+            s.up_for_s = time.monotonic() - s.up_since
+        s.up = False
+        with self._lock:
+            self._connected = False
+
+    def _fill(self, s: _Session) -> None:
+        """Hand paho the next rows in seq order while the window has room."""
+        room = s.window - len(s.inflight) - len(s.control)
+        if room <= 0 or (self._stop.is_set() and time.monotonic() >= self._flush_until):
+            return
+        for row in self.outbox.pending(room, after_seq=s.last_sent):
+            try:
+                info = s.client.publish(row.topic, row.payload, qos=1)
+            except ValueError as exc:
+                self._discard(row.seq, row.topic, exc)
+                continue
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._lost(s, info.rc)
+                return
+            s.inflight[info.mid] = row.seq
+            s.last_sent = row.seq
+            with self._lock:
+                self._sent += 1
+                if row.seq <= self._max_sent_seq:
+                    self._resent += 1
+                self._max_sent_seq = max(self._max_sent_seq, row.seq)
+
+    def _discard(self, seq: int, topic: str, exc: ValueError) -> None:
+        # paho refuses it (bad topic, oversized payload): it could never be sent, and keeping it
+        # would stall every later row on every connection.
+        log.error("seq %d on %r can never be published (%s); removing it", seq, topic, exc)
+        self.outbox.ack(seq)
+        with self._lock:
+            self._rejected += 1
+
+    def _publish_control(self, s: _Session, topic: str, payload: bytes) -> int | None:
+        """A retained QoS 1 message outside the outbox (availability, status)."""
+        info = s.client.publish(topic, payload, qos=1, retain=True)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._lost(s, info.rc)
+            return None
+        s.control[info.mid] = topic
+        return info.mid
+
+    def _publish_status_now(self, s: _Session) -> None:
+        with self._lock:
+            payload = self._status
+        if payload is not None:
+            self._publish_control(s, self.status_topic, payload)
+
+    def _lost(self, s: _Session, rc: MQTTErrorCode) -> None:
+        # The rows stay in the outbox; the next connection sends them again, in order.
+        s.ended = True
+        self._fail(f"publish to {self._where()} failed: {mqtt.error_string(rc)}", logging.WARNING)
+
+    def _close(self, s: _Session) -> None:
+        """Say offline when stopping, disconnect, and let paho's thread end."""
+        offline_acked = False
+        if s.up and not s.closed and self._stop.is_set():
+            mid = self._publish_control(s, self.availability_topic, OFFLINE.encode())
+            if mid is not None:
+                self._wait_for(s, lambda: mid not in s.control, self._offline_until)
+                offline_acked = mid not in s.control and not s.closed
+        self._mark_down(s)
+        if not s.closed:
+            # Unless offline was acknowledged, have the broker publish the will, so that
+            # availability never stays "online" after we are gone.
+            code = _NORMAL if offline_acked else _WITH_WILL
+            s.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=code))
+            now = time.monotonic()
+            until = now + DISCONNECT_WAIT_S
+            if self._stop.is_set():
+                # Give paho a moment to write DISCONNECT even when the budget is spent.
+                until = max(now + 0.1, min(until, self._end))
+            self._wait_for(s, lambda: s.closed, until)
+        if s.closed:
+            s.client.loop_stop()  # paho's thread has ended or is ending: the join is short
+        else:
+            _shutdown_socket(s.client)  # paho's thread sees the error and ends by itself
+
+    def _wait_for(self, s: _Session, done: Callable[[], bool], until: float) -> None:
+        while not done() and not s.closed:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._pump(s, min(left, 0.2))
+
+    def _fail(self, reason: str, level: int) -> None:
+        """Record why we are not connected; log it when the reason changes."""
+        with self._lock:
+            changed = reason != self._last_error
+            self._last_error = reason
+            self._failures += 1
+        log.log(level if changed else logging.DEBUG, "%s", reason)
+
+    def _where(self) -> str:
+        return f"{self.cfg.host}:{self.cfg.port}"
+
+
+def _shutdown_socket(client: mqtt.Client) -> None:
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
