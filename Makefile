@@ -6,7 +6,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export SIAGA_SHARED ?= $(abspath ../shared)
 export SIAGA_MODEL_PATH ?= $(SIAGA_SHARED)/models
-DEMO_VIDEO ?= $(SIAGA_SHARED)/video/gituatu_video.mp4
 OUT ?= out
 
 .PHONY: setup sysdeps demo test lint unit bench clean
@@ -34,11 +33,7 @@ sysdeps:
 
 demo: setup sysdeps
 	$(VENV)/bin/siaga models
-	$(VENV)/bin/siaga detect "$(DEMO_VIDEO)" --jsonl $(OUT)/demo/detections.jsonl --annotate $(OUT)/demo
-	$(VENV)/bin/siaga eval --images "$(SIAGA_SHARED)/data/andrewmvd/images" \
-	  --annotations "$(SIAGA_SHARED)/data/andrewmvd/annotations" \
-	  --split "$(SIAGA_SHARED)/data/andrewmvd/split_test.txt" --json $(OUT)/demo/eval.json
-	@echo "demo outputs in $(OUT)/demo/ (detections.jsonl, annotated video, eval.json)"
+	$(VENV)/bin/siaga demo --workdir $(OUT)/demo
 
 lint: setup
 	$(VENV)/bin/ruff check .

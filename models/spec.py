@@ -54,6 +54,7 @@ class ModelSpec(_Strict):
     """One manifest entry: where the file is, how to feed it and how to read its outputs."""
 
     name: str
+    version: str = Field(default="1", min_length=1, max_length=64)
     file: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     adapter: AdapterType

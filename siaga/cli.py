@@ -7,8 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from agent import cli as agent_cli
 from models import commands as model_commands
-from siaga import __version__
+from siaga import __version__, demo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     model_commands.register(sub)
+    agent_cli.register(sub)
+    demo.register(sub)
     return parser
 
 

@@ -1,0 +1,90 @@
+"""`siaga agent run` and `siaga agent check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config, redacted
+from models.registry import ModelError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    """Add `siaga agent …` to the command line."""
+    p = sub.add_parser("agent", help="the edge agent daemon")
+    asub = p.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+    default = Path(os.environ.get("SIAGA_AGENT_CONFIG", DEFAULT_CONFIG_PATH))
+    run = asub.add_parser("run", help="run the agent until SIGTERM")
+    run.add_argument("--config", type=Path, default=default)
+    run.add_argument(
+        "--exit-at-end",
+        action="store_true",
+        help="stop once every (non-looping) video file has been played",
+    )
+    run.set_defaults(func=run_agent)
+    chk = asub.add_parser("check-config", help="validate the config and print it, secrets hidden")
+    chk.add_argument("--config", type=Path, default=default)
+    chk.set_defaults(func=check_config)
+
+
+def _load(path: Path) -> AgentConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"siaga agent: invalid configuration:\n{exc}", file=sys.stderr)
+        return None
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Validate config, model, calibration files and sources without running anything."""
+    from agent.service import build_detector, camera_setup
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    problems: list[str] = []
+    try:
+        detector = build_detector(cfg)
+        conf = cfg.model.conf_threshold or detector.spec.conf_threshold
+        for cam in cfg.cameras:
+            try:
+                camera_setup(cam, conf)
+            except ConfigError as exc:
+                problems.append(str(exc))
+            src = cam.source
+            if "://" not in src and not src.startswith("usb:") and not Path(src).is_file():
+                problems.append(f"cameras.{cam.id}.source: file {src} not found")
+    except ModelError as exc:
+        problems.append(f"model.name: {exc}")
+    print(json.dumps(redacted(cfg), indent=2, default=str))
+    for p in problems:
+        print(f"siaga agent: problem: {p}", file=sys.stderr)
+    print("configuration OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    return 0 if not problems else 2
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    """Run the daemon; SIGTERM/SIGINT stop it cleanly within 5 s."""
+    from agent.service import AgentService
+
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a daemon's journal wants INFO by default
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    try:
+        service = AgentService(cfg)
+    except (ModelError, ConfigError) as exc:
+        print(f"siaga agent: cannot start: {exc}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    return service.run(exit_when_sources_end=args.exit_at_end)

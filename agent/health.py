@@ -1,0 +1,127 @@
+"""Health: retained status messages, systemd watchdog pings, Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from agent.metrics import MetricsServer, Sample, render
+from siaga import __version__
+from siaga.wire import CameraHealth, StatusMessage
+
+if TYPE_CHECKING:
+    from agent.service import AgentService
+
+log = logging.getLogger(__name__)
+
+HELP = {
+    "siaga_agent_frames_processed_total": "frames sampled for processing",
+    "siaga_agent_frames_inferred_total": "frames that passed the motion gate and were inferred",
+    "siaga_agent_inference_ms": "moving average of detector time per inferred frame",
+    "siaga_agent_reconnects_total": "camera reconnects",
+    "siaga_agent_stalls_total": "camera stalls caught by the watchdog",
+    "siaga_agent_corrupt_frames_total": "unreadable or empty frames skipped",
+    "siaga_agent_people_total": "people counted (finished tracks)",
+    "siaga_agent_outbox_depth": "messages waiting for the broker's acknowledgement",
+    "siaga_agent_dropped_total": "messages dropped by the outbox size cap",
+    "siaga_agent_broker_connected": "1 while connected to the broker",
+}
+
+
+class HealthReporter:
+    """Called once a second by the service; decides when to ping, publish and serve."""
+
+    def __init__(self, service: AgentService) -> None:
+        self.service = service
+        self.last_status_mono = 0.0
+        self._prev: dict[str, tuple[float, int]] = {}
+        self.metrics: MetricsServer | None = None
+        h = service.cfg.health
+        if h.metrics_port is not None:
+            self.metrics = MetricsServer(h.metrics_host, h.metrics_port, self.render_metrics)
+            self.metrics.start()
+
+    def healthy(self, now_mono: float) -> bool:
+        """Every camera loop is turning, and each is either getting frames or reconnecting."""
+        limit = max(5.0, 3 * max(w.period_s for w in self.service.workers))
+        for w in self.service.workers:
+            if w.finished:
+                continue
+            if now_mono - w.health.last_loop_mono > limit:
+                return False
+        return True
+
+    def tick(self) -> None:
+        """Watchdog ping while healthy; status at its interval."""
+        now = time.monotonic()
+        svc = self.service
+        if self.healthy(now):
+            svc.notifier.watchdog()
+        else:
+            log.error("a camera loop is stuck; withholding the watchdog ping")
+        if now - self.last_status_mono >= svc.cfg.health.status_interval_s:
+            self.publish()
+
+    def camera_health(self, now_mono: float) -> dict[str, CameraHealth]:
+        """Per-camera figures; fps is measured since the previous status."""
+        out = {}
+        for w in self.service.workers:
+            prev_t, prev_n = self._prev.get(w.camera.id, (self.service.started_mono, 0))
+            fps = (w.health.processed - prev_n) / max(1e-3, now_mono - prev_t)
+            self._prev[w.camera.id] = (now_mono, w.health.processed)
+            s = w.source.stats
+            out[w.camera.id] = CameraHealth(
+                fps=round(fps, 2), inference_ms=round(w.health.inference_ms, 2),
+                reconnects=s.reconnects, stalls=s.stalls, corrupt_frames=s.corrupt_frames,
+                connected=s.connected,
+            )  # fmt: skip
+        return out
+
+    def publish(self) -> None:
+        """Publish the retained status message."""
+        svc = self.service
+        now = time.monotonic()
+        self.last_status_mono = now
+        msg = StatusMessage(
+            agent_id=svc.cfg.agent.id, time=datetime.now(UTC).astimezone(),
+            version=__version__, uptime_s=round(now - svc.started_mono, 1), model=svc.model,
+            cameras=self.camera_health(now), outbox_depth=svc.outbox.depth(),
+            dropped=svc.outbox.dropped(), last_seq=svc.outbox.last_seq(),
+        )  # fmt: skip
+        svc.publisher.publish_status(msg)
+        fps = ", ".join(f"{k} {v.fps:.1f} fps" for k, v in msg.cameras.items())
+        svc.notifier.status(f"{fps}; outbox {msg.outbox_depth}")
+
+    def samples(self) -> list[Sample]:
+        """Current metric values."""
+        svc = self.service
+        out: list[Sample] = []
+        for w in svc.workers:
+            lab = {"camera": w.camera.id}
+            s = w.source.stats
+            out += [
+                ("siaga_agent_frames_processed_total", lab, w.health.processed),
+                ("siaga_agent_frames_inferred_total", lab, w.health.inferred),
+                ("siaga_agent_inference_ms", lab, w.health.inference_ms),
+                ("siaga_agent_reconnects_total", lab, s.reconnects),
+                ("siaga_agent_stalls_total", lab, s.stalls),
+                ("siaga_agent_corrupt_frames_total", lab, s.corrupt_frames),
+                ("siaga_agent_people_total", lab, w.health.people),
+            ]
+        out += [
+            ("siaga_agent_outbox_depth", {}, svc.outbox.depth()),
+            ("siaga_agent_dropped_total", {}, svc.outbox.dropped()),
+            ("siaga_agent_broker_connected", {}, float(svc.publisher.connected)),
+        ]
+        return sorted(out, key=lambda s: s[0])
+
+    def render_metrics(self) -> str:
+        """The /metrics body."""
+        return render(self.samples(), HELP)
+
+    def close(self) -> None:
+        """Stop the metrics server."""
+        if self.metrics is not None:
+            self.metrics.stop()
