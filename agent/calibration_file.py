@@ -14,7 +14,8 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.config import ConfigError, Point
+from agent.config import Point
+from siaga.settings import ConfigError
 from siaga.wire import Ident
 
 CALIBRATION_SCHEMA: Final = "siaga.calibration/1"

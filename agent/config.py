@@ -7,24 +7,18 @@ systemd's $CREDENTIALS_DIRECTORY, and never printed.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from siaga.settings import ConfigError, credential, format_errors, is_loopback, read_toml
 from siaga.wire import DEFAULT_PREFIX, Ident, KelurahanCode
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
 ENV_PREFIX = "SIAGA_AGENT__"
 Point = tuple[float, float]
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; the message names the file, key path and reason."""
 
 
 class _Section(BaseModel):
@@ -201,52 +195,13 @@ class AgentConfig(BaseSettings):
         return camera.kelurahan_code or self.agent.kelurahan_code
 
 
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = []
-    for e in exc.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{path}: {key}: {e['msg']}")
-    return "\n".join(lines)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; errors name the file and the line."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-
-
-def credential(name: str) -> SecretStr | None:
-    """A secret from systemd's $CREDENTIALS_DIRECTORY (LoadCredential=), if present."""
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        return None
-    f = Path(directory) / name
-    return SecretStr(f.read_text(encoding="utf-8").strip()) if f.is_file() else None
-
-
 def load_config(path: Path) -> AgentConfig:
     """Load and validate the agent config (file, then environment, then credentials)."""
     data = read_toml(path)
     try:
         cfg = AgentConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from None
+        raise ConfigError(format_errors(str(path), exc)) from None
     if cfg.mqtt.password is None and (secret := credential("mqtt-password")) is not None:
         cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"password": secret})})
     return cfg

@@ -1,0 +1,136 @@
+"""Central configuration: a TOML file plus SIAGA_CENTRAL__SECTION__KEY environment overrides.
+
+Same conventions as the agent: one pydantic model per section, unknown keys rejected, errors
+naming the file, key path and reason, secrets as SecretStr (environment or systemd credentials).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from siaga.settings import ConfigError, credential, format_errors, is_loopback, read_toml
+from siaga.wire import DEFAULT_PREFIX
+
+DEFAULT_CONFIG_PATH = Path("/etc/siaga/central.toml")
+ENV_PREFIX = "SIAGA_CENTRAL__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_shared() -> Path:
+    """$SIAGA_SHARED, else ../shared (where the city's area files are in development)."""
+    return Path(os.environ.get("SIAGA_SHARED", "../shared"))
+
+
+class CentralSection(_Section):
+    """Identity of this collector instance (several may share one subscription)."""
+
+    instance: str = Field(default="central-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class MqttSection(_Section):
+    """Broker connection and the shared subscription."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    tls: bool | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    topic_prefix: str = DEFAULT_PREFIX
+    share_group: str | None = Field(default="central", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    max_payload_bytes: int = Field(default=64 * 1024, ge=512, le=16 * 1024 * 1024)
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Explicit setting, else on unless the broker is on loopback."""
+        return self.tls if self.tls is not None else not is_loopback(self.host)
+
+
+class StorageSection(_Section):
+    """Database URL and the batching of writes."""
+
+    url: str = "sqlite:////var/lib/siaga-central/siaga.sqlite3"
+    batch_max_rows: int = Field(default=1000, ge=1, le=100_000)
+    batch_max_wait_ms: int = Field(default=200, ge=1, le=60_000)
+    queue_max: int = Field(default=100_000, ge=100, le=10_000_000)
+    writers: int = Field(default=1, ge=1, le=16)
+
+
+class AreasSection(_Section):
+    """The city's area hierarchy, boundaries and the camera registry."""
+
+    wilayah_csv: Path = Field(default_factory=lambda: default_shared() / "geo/semarang_wilayah.csv")
+    kelurahan_geojson: Path | None = Field(
+        default_factory=lambda: default_shared() / "geo/semarang_kelurahan.geojson"
+    )
+    cameras_file: Path | None = None
+
+
+class SummariesSection(_Section):
+    """Live summaries published on the retained summary topics."""
+
+    interval_s: float = Field(default=60.0, ge=1, le=3600)
+    recent_min: int = Field(default=20, ge=1, le=1440)
+    min_people_for_ratio: int = Field(default=20, ge=1, le=100_000)
+    stale_after_s: float = Field(default=300.0, ge=10, le=86_400)
+    timezone: str = "Asia/Jakarta"
+
+
+class ApiSection(_Section):
+    """The HTTP API."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class CentralConfig(BaseSettings):
+    """The whole central configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    central: CentralSection = CentralSection()
+    mqtt: MqttSection = MqttSection()
+    storage: StorageSection = StorageSection()
+    areas: AreasSection = AreasSection()
+    summaries: SummariesSection = SummariesSection()
+    api: ApiSection = ApiSection()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+
+def load_config(path: Path | None) -> CentralConfig:
+    """Load and validate (no file: embedded defaults plus environment)."""
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
+    try:
+        cfg = CentralConfig(**data)
+    except ValidationError as exc:
+        where = str(path) if path is not None else "(environment)"
+        raise ConfigError(format_errors(where, exc)) from None
+    if cfg.mqtt.password is None and (secret := credential("mqtt-password")) is not None:
+        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"password": secret})})
+    return cfg
