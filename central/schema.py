@@ -100,7 +100,7 @@ rejects = Table(
     metadata,
     Column(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),  # fmt: skip
+    ),
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
     Column("topic", String(512), nullable=False),
     Column("reason", String(64), nullable=False),
