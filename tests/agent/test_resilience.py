@@ -60,7 +60,7 @@ def test_broker_down_30s_every_window_delivered(mosquitto: MosquittoBroker, clip
         service.stop()
         runner.join(10)
     assert queued >= 5, f"only {queued} windows queued during the outage"
-    last = Outbox(tmp_path / "outbox.sqlite3", max_messages=100).last_seq()
+    last = Outbox(tmp_path / "outbox.sqlite3", max_messages=100).last_seq() or 0
     assert sub.wait_for(lambda ms: len({m.payload for m in ms}) >= last, 15)
     sub.stop()
     store = stored_seqs(sub)
@@ -93,7 +93,7 @@ def test_sigkill_and_restart_continue_seq_without_loss(mosquitto: MosquittoBroke
             assert second.wait(10) == 0
         time.sleep(0.5)
     store = stored_seqs(sub)
-    last = Outbox(tmp_path / "outbox.sqlite3", max_messages=100).last_seq()
+    last = Outbox(tmp_path / "outbox.sqlite3", max_messages=100).last_seq() or 0
     assert sorted(store) == list(range(1, last + 1)), "seq must continue with nothing missing"
 
 
