@@ -46,6 +46,7 @@ def _load(path: Path) -> AgentConfig | None:
 def check_config(args: argparse.Namespace) -> int:
     """Validate config, model, calibration files and sources without running anything."""
     from agent.service import build_detector, camera_setup
+    from agent.source import is_file_source, is_synthetic
 
     cfg = _load(args.config)
     if cfg is None:
@@ -60,7 +61,7 @@ def check_config(args: argparse.Namespace) -> int:
             except ConfigError as exc:
                 problems.append(str(exc))
             src = cam.source
-            if "://" not in src and not src.startswith("usb:") and not Path(src).is_file():
+            if is_file_source(src) and not is_synthetic(src) and not Path(src).is_file():
                 problems.append(f"cameras.{cam.id}.source: file {src} not found")
     except ModelError as exc:
         problems.append(f"model.name: {exc}")

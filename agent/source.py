@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from agent.config import CameraSection
+from agent.synthetic import SyntheticCapture
 
 log = logging.getLogger(__name__)
 # Consecutive unreadable frames after which the stream is considered broken and reopened.
@@ -64,10 +65,12 @@ def backoff_delay(attempt: int, *, min_s: float, max_s: float, rng: random.Rando
     return base / 2 + rng.random() * base / 2
 
 
-def open_capture(source: str, *, open_timeout_s: float, read_timeout_s: float) -> cv2.VideoCapture:
+def open_capture(source: str, *, open_timeout_s: float, read_timeout_s: float) -> Capture:
     """Open a file, URL or `usb:N` with OpenCV; timeouts apply to the FFmpeg backend."""
     if source.startswith("usb:"):
         return cv2.VideoCapture(int(source[4:]))
+    if source.startswith("synthetic:"):
+        return SyntheticCapture(source)
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
@@ -76,8 +79,13 @@ def open_capture(source: str, *, open_timeout_s: float, read_timeout_s: float) -
 
 
 def is_file_source(source: str) -> bool:
-    """True for a local file path (paced at its own frame rate)."""
+    """True for a local file path or a synthetic source (paced at its own frame rate)."""
     return "://" not in source and not source.startswith("usb:")
+
+
+def is_synthetic(source: str) -> bool:
+    """True for a `synthetic:` test/demo source."""
+    return source.startswith("synthetic:")
 
 
 def valid_frame(image: np.ndarray | None) -> bool:
@@ -178,7 +186,7 @@ class VideoSource:
 
     def _open(self) -> Capture | None:
         src = self.camera.source
-        if is_file_source(src) and not Path(src).is_file():
+        if is_file_source(src) and not is_synthetic(src) and not Path(src).is_file():
             log.error("camera %s: video file %s not found", self.camera.id, src)
             return None
         cap = self._opener(

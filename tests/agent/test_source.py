@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import socket
@@ -202,3 +203,39 @@ def test_http_stream_reconnects_when_server_returns(shared: Path):
         src.stop()
         server.kill()
         server.wait()
+
+
+def test_synthetic_source_plays_and_finishes():
+    src = VideoSource(camera("synthetic:frames=6,fps=60"))
+    src.start()
+    got = []
+    while (f := src.latest(1.0)) is not None:
+        got.append(f)
+    src.stop()
+    assert src.stats.finished and src.stats.frames == 6
+    assert got and got[-1].image.shape == (360, 640, 3)
+
+
+def test_synthetic_source_rejects_unknown_options():
+    from agent.synthetic import parse_options
+
+    assert parse_options("synthetic:frames=10,fps=5") == {"frames": 10.0, "fps": 5.0}
+    with pytest.raises(ValueError, match="unknown option 'speed'"):
+        parse_options("synthetic:speed=2")
+
+
+def test_reconnect_attempts_are_spaced_by_growing_delays():
+    times: list[float] = []
+
+    def opener(src, **kw):
+        times.append(time.monotonic())
+        return FakeCapture([], opened=False)
+
+    src = VideoSource(camera(reconnect_min_s=0.02, reconnect_max_s=0.5), opener=opener, seed=3)
+    src.start()
+    time.sleep(1.2)
+    src.stop()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 4
+    assert gaps[3] > gaps[0] * 2  # exponential growth (jitter keeps each in [d/2, d])
+    assert max(gaps) <= 0.5 + 0.1  # capped
