@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from models.boxes import batched_nms, nms
 from models.detections import LABEL_NAMES, Detections
-from models.preprocess import Transform, fit, to_tensor
+from models.preprocess import Transform, image_to_tensor
 from models.spec import ModelSpec
 
 # Candidates kept before NMS: bounds NMS cost at very low thresholds (evaluation).
@@ -39,13 +39,15 @@ class SingleSessionAdapter(Adapter):
     def prepare(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], Transform]:
         """Resize and normalise as the manifest says; returns session feeds and the transform."""
         assert self.spec.input_width and self.spec.input_height  # checked by ModelSpec
-        resized, transform = fit(
+        tensor, transform = image_to_tensor(
             image_bgr,
             width=self.spec.input_width,
             height=self.spec.input_height,
             mode=self.spec.resize,
+            color=self.spec.color,
+            mean=self.spec.mean,
+            std=self.spec.std,
         )
-        tensor = to_tensor(resized, color=self.spec.color, mean=self.spec.mean, std=self.spec.std)
         return {self.input_name: tensor}, transform
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

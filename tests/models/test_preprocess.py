@@ -44,3 +44,15 @@ def test_fast_and_general_tensor_paths_agree(color, std):
     src = img[:, :, ::-1] if color == "rgb" else img
     want = ((src.astype(np.float64) - mean) / std).transpose(2, 0, 1)[None]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["plain", "letterbox"])
+def test_fused_resize_matches_two_step(mode):
+    from models.preprocess import fit, image_to_tensor
+
+    img = np.random.default_rng(2).integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    m, s = (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
+    fused, t1 = image_to_tensor(img, width=64, height=48, mode=mode, color="rgb", mean=m, std=s)
+    resized, t2 = fit(img, width=64, height=48, mode=mode)
+    np.testing.assert_allclose(fused, to_tensor(resized, color="rgb", mean=m, std=s), atol=1e-5)
+    assert t1 == t2
