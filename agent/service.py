@@ -39,7 +39,7 @@ def build_detector(cfg: AgentConfig) -> Adapter:
 def model_info(detector: Adapter) -> ModelInfo:
     """The model fields every counts message carries."""
     spec = detector.spec
-    return ModelInfo(name=spec.name, version=spec.version, sha256=spec.sha256)
+    return ModelInfo(name=spec.name, version=spec.version, sha256=detector.fingerprint())
 
 
 @dataclass(frozen=True)

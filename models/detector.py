@@ -28,6 +28,7 @@ def build_adapter(resolved: ResolvedModel, registry: Registry, runtime: RuntimeC
     """Instantiate the adapter the manifest's `adapter` key names."""
     spec = resolved.spec
     if spec.adapter in _SINGLE:
+        assert resolved.path is not None  # every non-two-stage spec names a file
         return _SINGLE[spec.adapter](spec, make_session(resolved.path, runtime))
     if spec.adapter == "two_stage":
         assert spec.two_stage is not None
@@ -38,6 +39,7 @@ def build_adapter(resolved: ResolvedModel, registry: Registry, runtime: RuntimeC
                 f"model {spec.name!r}: two_stage needs a 'yunet' face model and a 'classifier', "
                 f"got {face.spec.adapter!r} and {cls.spec.adapter!r}"
             )
+        assert face.path is not None and cls.path is not None
         return TwoStageAdapter(
             spec,
             YuNetFaces(face.spec, make_session(face.path, runtime)),

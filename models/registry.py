@@ -23,10 +23,10 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A manifest entry together with the verified file it points at."""
+    """A manifest entry with the verified file it points at (None for a two-stage entry)."""
 
     spec: ModelSpec
-    path: Path
+    path: Path | None
 
 
 def search_path() -> list[Path]:
@@ -98,6 +98,8 @@ class Registry:
 
     def locate(self, spec: ModelSpec) -> Path | None:
         """First file on the search path matching the entry's file name, if any."""
+        if spec.file is None:
+            return None
         for d in self.dirs:
             candidate = d / spec.file
             if candidate.is_file():
@@ -110,6 +112,8 @@ class Registry:
         if spec is None:
             known = ", ".join(self.names()) or "none"
             raise ModelError(f"unknown model {name!r}; registered: {known}")
+        if spec.file is None or spec.sha256 is None:
+            return ResolvedModel(spec, None)  # a two-stage entry: its parts are resolved later
         path = self.locate(spec)
         if path is None:
             where = ", ".join(str(d) for d in self.dirs)
@@ -131,7 +135,7 @@ class Registry:
         if sidecar.is_file():
             specs = parse_manifest(sidecar)
             for spec in specs.values():
-                if spec.file == path.name:
+                if spec.file == path.name and spec.sha256 is not None:
                     return ResolvedModel(spec, verify(path, spec.sha256, name=spec.name))
         raise ModelError(
             f"model file {path} (sha256 {digest[:12]}…) is in no manifest; describe it in "

@@ -55,8 +55,8 @@ class ModelSpec(_Strict):
 
     name: str
     version: str = Field(default="1", min_length=1, max_length=64)
-    file: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     adapter: AdapterType
     input_width: int | None = Field(default=None, ge=8, le=8192)
     input_height: int | None = Field(default=None, ge=8, le=8192)
@@ -83,6 +83,9 @@ class ModelSpec(_Strict):
             raise ValueError("adapter 'ssd_anchor' needs an [anchors] section")
         if self.adapter == "two_stage" and self.two_stage is None:
             raise ValueError("adapter 'two_stage' needs a [two_stage] section")
+        # A two-stage entry only names its parts; every other entry is one verified file.
+        if self.adapter != "two_stage" and (self.file is None or self.sha256 is None):
+            raise ValueError(f"adapter {self.adapter!r} needs file and sha256")
         fixed = self.adapter in {"ssd_anchor", "ultraface", "yolo", "classifier"}
         if fixed and (self.input_width is None or self.input_height is None):
             raise ValueError(f"adapter {self.adapter!r} needs input_width and input_height")

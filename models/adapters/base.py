@@ -26,6 +26,11 @@ class Adapter(ABC):
     def detect(self, image_bgr: np.ndarray, *, conf: float | None = None) -> Detections:
         """Detect faces in one BGR image; `conf` overrides the manifest threshold."""
 
+    def fingerprint(self) -> str:
+        """sha256 identifying exactly the weights in use (reported with every count)."""
+        assert self.spec.sha256 is not None  # only two-stage entries lack one; they override
+        return self.spec.sha256
+
 
 class SingleSessionAdapter(Adapter):
     """Families run as prepare → one session.run → decode."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import cv2
@@ -115,6 +116,11 @@ class TwoStageAdapter(Adapter):
         self.face_detector = faces
         self.classifier = classifier
 
+    def fingerprint(self) -> str:
+        """sha256 over both parts' sha256: changes when either model changes."""
+        parts = f"{self.face_detector.spec.sha256}:{self.classifier.spec.sha256}"
+        return hashlib.sha256(parts.encode()).hexdigest()
+
     def crops(self, image_bgr: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
         """Square crops around each face, grown by crop_expand, clipped to the image."""
         h, w = image_bgr.shape[:2]
@@ -139,7 +145,8 @@ class TwoStageAdapter(Adapter):
         class_probs = probs[:, list(self.classifier.columns.values())]
         best = class_probs.argmax(axis=1)
         scores = face_scores * class_probs[np.arange(len(best)), best]
-        keep = scores >= threshold
+        keep = np.flatnonzero(scores >= threshold)
+        keep = keep[np.argsort(-scores[keep], kind="stable")]  # best first, as every adapter
         return Detections(
             boxes[keep].astype(np.float32), scores[keep].astype(np.float32), ids[best][keep]
         )

@@ -1,0 +1,1 @@
+"""Training scripts for the models Siaga ships (need the optional `train` extra: torch)."""
