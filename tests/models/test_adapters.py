@@ -65,6 +65,7 @@ def test_low_threshold_returns_more_sorted_by_score(shared: Path, image: np.ndar
 def test_yolo_adapter_matches_ssd_on_same_weights(shared: Path, image: np.ndarray, tmp_path):
     reg = Registry()
     ssd = reg.resolve("aizoo_facemask_360")
+    assert ssd.path is not None
     out = build_yolo_from_ssd(ssd.path, ssd.spec, tmp_path / "aizoo_yolo.onnx")
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     (tmp_path / "aizoo_yolo.toml").write_text(
@@ -94,6 +95,7 @@ def test_yolo_letterbox_from_manifest(shared: Path, image: np.ndarray, tmp_path:
     """Letterboxing a non-square image must still map boxes back to the right place."""
     reg = Registry()
     ssd = reg.resolve("aizoo_facemask_360")
+    assert ssd.path is not None
     out = build_yolo_from_ssd(ssd.path, ssd.spec, tmp_path / "lb.onnx")
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     (tmp_path / MANIFEST_NAME).write_text(

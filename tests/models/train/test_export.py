@@ -1,0 +1,70 @@
+"""ONNX export round trip, the adapter contract, and INT8 quantisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (the optional `train` extra)")
+
+from models.detector import load_detector  # noqa: E402
+from models.train.export import export_onnx, manifest_entry, spec_for, write_sidecar  # noqa: E402
+from models.train.net import Deployable, SiagaNet  # noqa: E402
+from models.train.quantise import body_nodes, quantise  # noqa: E402
+
+ort = pytest.importorskip("onnxruntime")
+W, H = 160, 120
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[SiagaNet, Path]:
+    torch.manual_seed(0)
+    net = SiagaNet().eval()
+    path = export_onnx(net, tmp_path_factory.mktemp("onnx") / "tiny.onnx", width=W, height=H)
+    write_sidecar(path, "tiny", manifest_entry(path, width=W, height=H))
+    return net, path
+
+
+def test_onnx_matches_torch_with_dynamic_batch(exported: tuple[SiagaNet, Path]) -> None:
+    net, path = exported
+    x = np.random.default_rng(0).normal(0, 0.5, (2, 3, H, W)).astype(np.float32)
+    scores, boxes = ort.InferenceSession(str(path)).run(["scores", "boxes"], {"input": x})
+    with torch.no_grad():
+        t_scores, t_boxes = Deployable(net, W, H).eval()(torch.from_numpy(x))
+    np.testing.assert_allclose(scores, t_scores.numpy(), atol=1e-5)
+    np.testing.assert_allclose(boxes, t_boxes.numpy(), atol=1e-5)
+
+
+def test_manifest_entry_validates_and_loads_through_the_adapter(
+    exported: tuple[SiagaNet, Path],
+) -> None:
+    _, path = exported
+    spec = spec_for("tiny", manifest_entry(path, width=W, height=H))
+    assert spec.adapter == "ultraface" and spec.labels == ["background", "no_mask", "mask"]
+    detector = load_detector(str(path))
+    image = np.random.default_rng(1).integers(0, 256, (90, 140, 3)).astype(np.uint8)
+    dets = detector.detect(image, conf=0.0)
+    assert len(dets.boxes) > 0
+    assert dets.boxes[:, 2].max() <= 140 and dets.boxes[:, 3].max() <= 90
+
+
+def test_quantised_model_keeps_stem_and_decoding_float(
+    exported: tuple[SiagaNet, Path], tmp_path: Path
+) -> None:
+    import onnx
+
+    _, path = exported
+    images = [
+        np.random.default_rng(k).integers(0, 256, (H, W, 3)).astype(np.uint8) for k in range(4)
+    ]
+    out = quantise(path, tmp_path / "tiny_int8.onnx", images, width=W, height=H, method="minmax")
+    model = onnx.load(str(out))
+    ops = {n.op_type for n in model.graph.node}
+    assert "QuantizeLinear" in ops and "Softmax" in ops and "Exp" in ops
+    inside, _ = body_nodes(onnx.load(str(path)))
+    assert inside and not any(n.startswith("/net/base_net.0/") for n in inside)
+    x = images[0].transpose(2, 0, 1)[None].astype(np.float32) / 128 - 1
+    scores, _ = ort.InferenceSession(str(out)).run(["scores", "boxes"], {"input": x})
+    assert np.allclose(scores.sum(-1), 1.0, atol=1e-4)
