@@ -68,7 +68,7 @@ class CameraSection(_Section):
 class ModelSection(_Section):
     """Which detector runs, and how."""
 
-    name: str = "aizoo_facemask_360"
+    name: str = "siaga_facemask_v1"
     search_path: list[Path] = Field(default_factory=list)
     intra_op_threads: int = Field(default=2, ge=0, le=64)
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])

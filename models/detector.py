@@ -15,7 +15,7 @@ from models.adapters import (
 from models.registry import ModelError, Registry, ResolvedModel
 from models.runtime import RuntimeConfig, make_session
 
-DEFAULT_MODEL = "aizoo_facemask_360"
+DEFAULT_MODEL = "siaga_facemask_v1"
 
 _SINGLE: dict[str, type[SingleSessionAdapter]] = {
     "ssd_anchor": SsdAnchorAdapter,

@@ -83,7 +83,7 @@ def test_two_cameras_one_session_deliver_valid_counts(mosquitto, clips, tmp_path
         if m.topic.endswith("/counts"):
             c = CountsMessage.model_validate_json(m.payload)
             assert m.topic == f"siaga/v1/box-test/{c.camera_id}/counts"
-            assert c.model.name == "aizoo_facemask_360" and len(c.model.sha256) == 64
+            assert c.model.name == "siaga_facemask_v1" and len(c.model.sha256) == 64
     assert {c.camera_id for c in counts} == {"cam0", "cam1"}
     per_cam = {
         cam: sum(c.people_seen for c in counts if c.camera_id == cam) for cam in ("cam0", "cam1")

@@ -24,6 +24,8 @@ def test_detect_jsonl_schema_and_corrupt_file(andrewmvd: Path, tmp_path: Path, c
             str(andrewmvd / "images" / IMG),
             str(bad),
             str(tmp_path / "nope.png"),
+            "--model",
+            "aizoo_facemask_360",
             "--jsonl",
             str(out),
         ]
@@ -120,7 +122,7 @@ def test_eval_split_json_and_table(andrewmvd: Path, tmp_path: Path, capsys):
     table = capsys.readouterr().out
     assert "AP50" in table and "AP30" in table and "count error" in table
     report = json.loads(out.read_text())
-    assert report["images"] == 3 and report["model"] == "aizoo_facemask_360"
+    assert report["images"] == 3 and report["model"] == "siaga_facemask_v1"
     for key in ("mask", "no_mask", "face"):
         assert 0.0 <= report["ap50"][key] <= report["ap30"][key] <= 1.0
     assert report["latency_ms"]["mean"] > 0
