@@ -17,7 +17,7 @@ SYSDEPS := mosquitto ffmpeg
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,train]'
+	$(PY) -m pip install -q -e '.[central,dev,train]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,6 +29,10 @@ sysdeps:
 	    echo "installing$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "not root: cannot install$$missing; tests needing them will skip"; fi; \
+	fi
+	@# PostgreSQL for the central tests (the fixtures also start it when they can).
+	@if [ "$$(id -u)" = 0 ] && [ -d /etc/postgresql ]; then \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start 2>/dev/null || true; \
 	fi
 
 demo: setup sysdeps

@@ -15,12 +15,12 @@ from agent.filters import FaceFilter
 from agent.health import HealthReporter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.sdnotify import Notifier
 from agent.worker import CameraWorker
 from models.adapters import Adapter
 from models.detector import load_detector
 from models.registry import Registry, search_path
 from models.runtime import RuntimeConfig
+from siaga.sdnotify import Notifier
 from siaga.wire import CountsMessage, ModelInfo, counts_topic
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sdnotify import Notifier, watchdog_interval_s
+from siaga.sdnotify import Notifier, watchdog_interval_s
 
 
 def test_messages_reach_the_socket(tmp_path: Path):
