@@ -12,7 +12,8 @@ OUT ?= out
 
 # Debian packages the integration tests and the demo use: a real broker, ffmpeg for RTSP/HTTP
 # test streams. Installed when missing and we are root (CI is); otherwise those tests skip.
-SYSDEPS := mosquitto ffmpeg
+# command:package pairs.
+SYSDEPS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients ffmpeg:ffmpeg
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,7 +24,8 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 sysdeps:
-	@missing=""; for b in $(SYSDEPS); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for d in $(SYSDEPS); do \
+	  PATH="$$PATH:/usr/sbin" command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
@@ -48,8 +50,10 @@ unit: setup sysdeps
 
 test: lint unit
 
-bench: setup
+bench: setup sysdeps
 	$(PY) -m benchmarks.latency --out $(OUT)/bench
+	$(PY) -m benchmarks.agent_throughput --out $(OUT)/bench
+	$(PY) -m benchmarks.ingest --out $(OUT)/bench
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -7,6 +7,8 @@ description for queries.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -19,9 +21,31 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; read back as aware UTC on every backend."""
+
+    # SQLite has no time zone: SQLAlchemy would store an aware value's wall time and drop its
+    # offset, so values are converted to UTC first and given tzinfo=UTC when read.
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 counts = Table(
     "counts",
@@ -31,8 +55,8 @@ counts = Table(
     Column("camera_id", String(64), nullable=False),
     Column("site", String(128), nullable=False),
     Column("kelurahan_code", String(13), nullable=False),
-    Column("window_start", DateTime(timezone=True), nullable=False),
-    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("window_start", UtcDateTime(), nullable=False),
+    Column("window_end", UtcDateTime(), nullable=False),
     Column("people_seen", Integer, nullable=False),
     Column("masked", Integer, nullable=False),
     Column("unmasked", Integer, nullable=False),
@@ -46,7 +70,7 @@ counts = Table(
     Column("calibration_version", String(64)),
     # True when the registry maps this camera to another kelurahan than the message says.
     Column("kelurahan_mismatch", Boolean, nullable=False, default=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Index("ix_counts_window_end", "window_end"),
     Index("ix_counts_kelurahan_window", "kelurahan_code", "window_end"),
     Index("ix_counts_camera_window", "agent_id", "camera_id", "window_end"),
@@ -57,10 +81,10 @@ agents = Table(
     metadata,
     Column("agent_id", String(64), primary_key=True),
     Column("availability", String(16)),
-    Column("availability_at", DateTime(timezone=True)),
+    Column("availability_at", UtcDateTime()),
     Column("status_json", Text),
-    Column("status_at", DateTime(timezone=True)),
-    Column("first_seen", DateTime(timezone=True)),
+    Column("status_at", UtcDateTime()),
+    Column("first_seen", UtcDateTime()),
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
@@ -101,9 +125,18 @@ rejects = Table(
     Column(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
-    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("received_at", UtcDateTime(), nullable=False, index=True),
     Column("topic", String(512), nullable=False),
     Column("reason", String(64), nullable=False),
     Column("detail", Text, nullable=False),
     Column("payload_excerpt", Text),
+)
+
+# Rejects by reason since the database was created: `rejects` keeps only the newest rows.
+reject_totals = Table(
+    "reject_totals",
+    metadata,
+    Column("reason", String(64), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False),
 )

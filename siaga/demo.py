@@ -1,8 +1,10 @@
 """`siaga demo`: the whole edge chain on the embedded defaults, on one machine.
 
-Starts a private Mosquitto on a free loopback port, runs the agent on a sample video from
-../shared/video with short count windows, and prints every counts message the broker delivers,
-as a city dashboard would see it. Nothing but counts crosses the broker.
+Starts a private Mosquitto on a free loopback port, runs central (collector, summaries, HTTP
+API) on a SQLite file in the work folder, runs the agent on sample videos from ../shared/video
+with short count windows, and prints every counts message the broker delivers and the live
+summaries of the city and the demo kelurahan, as a city dashboard would see them. At the end it
+shows two API answers. Nothing but counts crosses the broker.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 DEFAULT_VIDEOS = ("video/gituatu_mask.mp4", "video/gituatu_nomask.mp4", "video/916241958_mask.mp4")
+DEMO_KELURAHAN = "33.74.03.1006"  # Bugangan, Semarang Timur
+SUMMARY_INTERVAL_S = 2.0
+# Production publishes no ratio under 20 people; the sample clips show only a handful.
+DEMO_MIN_PEOPLE = 1
 
 
 def register(sub: Any) -> None:
     """Add `siaga demo` to the command line."""
-    p = sub.add_parser("demo", help="end-to-end demo: sample video → agent → local Mosquitto")
+    p = sub.add_parser(
+        "demo", help="end-to-end demo: sample video → agent → local Mosquitto → central"
+    )
     shared = Path(os.environ.get("SIAGA_SHARED", "../shared"))
     p.add_argument(
         "--video",
@@ -82,7 +90,7 @@ def write_config(path: Path, *, videos: list[Path], port: int, args: argparse.Na
 [agent]
 id = "demo-box"
 site = "Demo: Simpang Lima"
-kelurahan_code = "33.74.03.1006"
+kelurahan_code = "{DEMO_KELURAHAN}"
 {cameras}
 [model]
 name = "{args.model}"
@@ -114,8 +122,10 @@ def run_demo(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
-    (args.workdir / "outbox.sqlite3").unlink(missing_ok=True)
+    for name in ("outbox.sqlite3", *CENTRAL_DB_FILES):
+        (args.workdir / name).unlink(missing_ok=True)
     port = free_port()
+    central: Any = None
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_mosquitto(port, Path(tmp))
         try:
@@ -123,10 +133,15 @@ def run_demo(args: argparse.Namespace) -> int:
             cfg_path = args.workdir / "agent.toml"
             write_config(cfg_path, videos=[v.resolve() for v in videos], port=port, args=args)
             print(f"broker: mosquitto on 127.0.0.1:{port}; agent config: {cfg_path}")
+            central = start_central(args, port=port, cameras=len(videos))
             service = AgentService(load_config(cfg_path))
             service.run(exit_when_sources_end=True)
             time.sleep(0.5)
+            if central is not None:
+                finish_central(central, delivered=sum(t.endswith("/counts") for t, _ in received))
         finally:
+            if central is not None:
+                central.shutdown()
             broker.terminate()
             broker.wait(5)
     counts = [m for t, m in received if t.endswith("/counts")]
@@ -152,13 +167,19 @@ def watch(port: int) -> list[tuple[str, dict[str, Any]]]:
         c.subscribe("siaga/v1/#", qos=1)
         ready.set()
 
+    shown: dict[str, tuple[Any, ...]] = {}
+
     def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if "/summary/" in msg.topic and not msg.topic.endswith(SHOWN_SUMMARIES):
+            return  # every camera, kelurahan and kecamatan has one: show two
         try:
             body = json.loads(msg.payload)
         except ValueError:
             body = {"raw": msg.payload.decode(errors="replace")}
         received.append((msg.topic, body))
-        if msg.topic.endswith("/counts"):
+        if "/summary/" in msg.topic:
+            print_summary(body, shown)
+        elif msg.topic.endswith("/counts"):
             print(
                 f"counts seq {body['seq']:>3} {body['camera_id']} "
                 f"{body['window_start'][11:19]}–{body['window_end'][11:19]}: "
@@ -181,3 +202,110 @@ def watch(port: int) -> list[tuple[str, dict[str, Any]]]:
     client.loop_start()
     ready.wait(5)
     return received
+
+
+# ---- central on the embedded defaults ----
+
+CENTRAL_DB_FILES = ("central.sqlite3", "central.sqlite3-wal", "central.sqlite3-shm")
+SHOWN_SUMMARIES = ("/summary/city", f"/summary/kelurahan/{DEMO_KELURAHAN}")
+
+
+def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
+    """Central on SQLite in the work folder, fast summaries, API on a free port; None if absent."""
+    try:
+        from central.config import (
+            ApiSection,
+            AreasSection,
+            CentralConfig,
+            CentralSection,
+            MqttSection,
+            StorageSection,
+            SummariesSection,
+        )
+        from central.service import CentralService
+    except ImportError as exc:
+        print(
+            f"central is not installed ({exc.name}): pip install -e '.[central]'; "
+            "showing the edge chain only"
+        )
+        return None
+    geo = args.shared / "geo"
+    if not (geo / "semarang_wilayah.csv").is_file():
+        print(f"area files not found under {geo} (set SIAGA_SHARED): showing the edge chain only")
+        return None
+    registry = args.workdir / "cameras.toml"
+    registry.write_text(
+        "".join(
+            f'[[cameras]]\nagent_id = "demo-box"\ncamera_id = "cam{i + 1}"\n'
+            f'kelurahan_code = "{DEMO_KELURAHAN}"\nname = "demo camera {i + 1}"\n\n'
+            for i in range(cameras)
+        )
+    )
+    db = (args.workdir / CENTRAL_DB_FILES[0]).resolve()
+    cfg = CentralConfig(
+        central=CentralSection(instance="demo-central"),
+        mqtt=MqttSection(host="127.0.0.1", port=port),
+        storage=StorageSection(url=f"sqlite:///{db}", batch_max_wait_ms=50),
+        areas=AreasSection(wilayah_csv=geo / "semarang_wilayah.csv",
+                           kelurahan_geojson=geo / "semarang_kelurahan.geojson",
+                           cameras_file=registry),
+        summaries=SummariesSection(interval_s=SUMMARY_INTERVAL_S,
+                                   min_people_for_ratio=DEMO_MIN_PEOPLE, stale_after_s=30),
+        api=ApiSection(host="127.0.0.1", port=free_port()),
+    )  # fmt: skip
+    svc = CentralService(cfg, notify=lambda *_: False)
+    print(f"central: SQLite {db}; summaries every {SUMMARY_INTERVAL_S:g} s (ratio from "
+          f"{DEMO_MIN_PEOPLE} person in the demo, 20 in production); API {svc.api_url} "
+          f"(docs {svc.api_url}/docs)")  # fmt: skip
+    svc.start()
+    svc.collector.wait_ready(5)
+    return svc
+
+
+def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> None:
+    """One line per summary whose figures changed since it was last shown."""
+    per = body.get("periods", {})
+    reporting = body.get("cameras", {}).get("reporting")
+    figures = (reporting, *((p.get("people_seen"), p.get("masked")) for p in per.values()))
+    if shown.get(body.get("code", "")) == figures:
+        return
+    shown[body.get("code", "")] = figures
+
+    def fmt(p: dict[str, Any]) -> str:
+        ratio = p.get("compliance")
+        return (f"{p.get('people_seen')} seen, {p.get('masked')} masked, "
+                f"{p.get('unmasked')} unmasked, compliance "
+                f"{'n/a' if ratio is None else f'{ratio:.0%}'}")  # fmt: skip
+
+    cams = body.get("cameras", {})
+    age = body.get("freshness", {}).get("age_s")
+    print(f"summary {body.get('level')} {body.get('name')}: last 20 min: {fmt(per['recent'])} | "
+          f"today: {fmt(per['today'])} | "
+          f"cameras {cams.get('reporting')}/{cams.get('expected')} reporting, "
+          f"newest window {'-' if age is None else f'{age:.0f} s'} old")  # fmt: skip
+
+
+def finish_central(svc: Any, *, delivered: int) -> None:
+    """Let ingest catch up, publish final summaries, and show what the API answers."""
+    from urllib.request import urlopen
+
+    deadline = time.monotonic() + 5
+    while svc.store.count_rows() < delivered and time.monotonic() < deadline:
+        time.sleep(0.1)
+    svc.summary_pass(wait_s=2)
+    time.sleep(0.3)  # let the dashboard print the final summaries
+    print(f"\ncentral stored {svc.store.count_rows()} of {delivered} count windows")
+    for path in ("/summaries/city", "/gaps"):
+        with urlopen(f"{svc.api_url}{path}", timeout=5) as r:
+            body = json.loads(r.read())
+        print(f"GET {svc.api_url}{path}\n{pretty(body)}")
+
+
+def pretty(value: Any, indent: int = 0) -> str:
+    """JSON with the outer two levels of objects opened, one line per key, when over 80 chars."""
+    one = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, dict) or not value or indent >= 4 or len(one) + indent <= 80:
+        return one
+    pad = " " * (indent + 2)
+    items = [f"{pad}{json.dumps(k)}: {pretty(v, indent + 2)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"

@@ -69,3 +69,65 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoBroker]
 def mosquitto(mosquitto_factory: Callable[..., MosquittoBroker]) -> MosquittoBroker:
     """A running anonymous broker on a free loopback port, with persistence (for restarts)."""
     return mosquitto_factory()
+
+
+# ---- PostgreSQL (tests/pg.py), a database URL on both backends, central's collector ----
+
+from tests.pg import PgServer, PgUnavailable  # noqa: E402
+
+# A stopped collector's persistent session must keep everything published meanwhile (the
+# default is 1000 queued messages per client, and drops beyond).
+CENTRAL_BROKER_CONFIG = ("max_queued_messages 10000000", "max_queued_bytes 0")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL role with CREATEDB on the local cluster (started if down), dropped after."""
+    try:
+        server = PgServer.ensure()
+    except PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    with pg_server.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, then a PostgreSQL database (same tests on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/siaga.sqlite3"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def central_mosquitto(mosquitto_factory: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    """A broker configured as central's should be: queues for a stopped collector are kept."""
+    return mosquitto_factory(extra_config=CENTRAL_BROKER_CONFIG)
+
+
+@pytest.fixture
+def collector_factory() -> Iterator[Callable[..., Any]]:
+    """Start collectors (central.ingest.Collector arguments); every one is stopped after."""
+    from central.ingest import Collector
+
+    made: list[Collector] = []
+
+    def make(*args: Any, **kwargs: Any) -> Collector:
+        c = Collector(*args, **kwargs)
+        made.append(c)
+        c.start()
+        return c
+
+    yield make
+    for c in made:
+        c.stop(timeout_s=2.0)

@@ -1,0 +1,391 @@
+"""Central's HTTP API (FastAPI): health, metrics, summaries, areas, cameras, agents, gaps, windows.
+
+OpenAPI is served at /docs and /openapi.json. Validation errors answer 422 with one readable
+line per problem; well-formed but unusable ranges answer 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import AwareDatetime
+from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select, text
+
+from central import schema
+from central.areas import CameraRegistry
+from central.summaries import SummaryBoard
+from siaga import __version__
+from siaga.wire import ID_PATTERN, KELURAHAN_PATTERN
+
+MAX_RANGE = timedelta(days=31)
+MAX_JSON_ROWS = 10_000
+# Collector.metrics() keys that only grow; the others are gauges. Dicts become labelled counters.
+INGEST_COUNTERS = frozenset({
+    "connects", "received", "stored", "duplicates", "availability_updates", "status_updates",
+    "ignored", "acked", "batches", "db_errors",
+})  # fmt: skip
+INGEST_LABELS = {"rejected": "reason", "flagged": "flag"}
+Level = Literal["city", "kecamatan", "kelurahan", "camera"]
+
+
+@dataclass
+class ApiContext:
+    """What the API reads: the database, the latest summaries and the service's live figures."""
+
+    engine: Engine
+    board: SummaryBoard
+    cameras: CameraRegistry
+    summary_interval_s: float = 60.0
+    gaps: Callable[[str | None], list[Any]] | None = None
+    ingest_metrics: Callable[[], Mapping[str, Any]] = dict
+    mqtt_connected: Callable[[], Mapping[str, bool]] = dict
+    requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    request_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat()
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """The FastAPI application over ctx."""
+    app = FastAPI(
+        title="Siaga central",
+        version=__version__,
+        description="Mask-compliance counts of the City of Semarang's cameras: summaries per "
+        "area, camera health, delivery gaps and raw count windows. Counts only, no images.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        body = {"error": "invalid request", "detail": _validation_message(exc)}
+        return JSONResponse(status_code=422, content=body)
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        t0 = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        key = (route, request.method, response.status_code)
+        ctx.requests[key] = ctx.requests.get(key, 0) + 1
+        ctx.request_seconds[route] = ctx.request_seconds.get(route, 0.0) + time.perf_counter() - t0
+        return response
+
+    _health_routes(app, ctx)
+    _summary_routes(app, ctx)
+    _registry_routes(app, ctx)
+
+    @app.get("/windows", summary="Raw count windows by time range (JSON page or streamed CSV)")
+    def windows(
+        from_: Annotated[
+            AwareDatetime | None,
+            Query(alias="from", description="window_end after this (default: to - 1 h)"),
+        ] = None,
+        to: Annotated[
+            AwareDatetime | None, Query(description="window_end at or before this (default: now)")
+        ] = None,
+        kelurahan: Annotated[str | None, Query(pattern=KELURAHAN_PATTERN)] = None,
+        agent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        camera_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        format: Annotated[Literal["json", "csv"], Query()] = "json",
+        limit: Annotated[
+            int, Query(ge=1, le=100_000, description="rows per page (JSON: at most 10,000)")
+        ] = 1000,
+        cursor: Annotated[
+            str | None, Query(max_length=300, description="next_cursor of the previous page")
+        ] = None,
+    ) -> Response:
+        end = to or datetime.now(UTC)
+        start = from_ or end - timedelta(hours=1)
+        if start >= end:
+            raise HTTPException(400, "'from' must be before 'to'")
+        if end - start > MAX_RANGE:
+            raise HTTPException(400, f"range too long: at most {MAX_RANGE.days} days per request")
+        filters = {"kelurahan_code": kelurahan, "agent_id": agent_id, "camera_id": camera_id}
+        return windows_response(ctx.engine, start=start, end=end, filters=filters, fmt=format,
+                                limit=limit, cursor=cursor)  # fmt: skip
+
+    return app
+
+
+def _health_routes(app: FastAPI, ctx: ApiContext) -> None:
+    @app.get("/healthz", summary="Database reachable, MQTT connected, summaries fresh")
+    def healthz() -> JSONResponse:
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            db_ok = True
+        except Exception:  # any database failure means "not healthy"
+            db_ok = False
+        mqtt = dict(ctx.mqtt_connected())
+        age = ctx.board.age_s()
+        fresh = age is not None and age <= 3 * ctx.summary_interval_s + 10
+        ok = db_ok and all(mqtt.values()) and fresh
+        body = {"status": "ok" if ok else "degraded", "database": db_ok, "mqtt": mqtt,
+                "last_summary_age_s": None if age is None else round(age, 1),
+                "summary_passes": ctx.board.passes}  # fmt: skip
+        return JSONResponse(status_code=200 if ok else 503, content=body)
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    async def metrics() -> PlainTextResponse:  # on the event loop, as the request counters
+        return PlainTextResponse(render_metrics(ctx), media_type="text/plain; version=0.0.4")
+
+
+def render_metrics(ctx: ApiContext) -> str:
+    """Prometheus text exposition of ingest, summary and API figures."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} {kind}"])
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    for key, value in sorted(ctx.ingest_metrics().items()):
+        counter = key in INGEST_COUNTERS or isinstance(value, Mapping)
+        name = f"siaga_central_ingest_{key.removesuffix('_total')}{'_total' if counter else ''}"
+        kind = "counter" if counter else "gauge"
+        if isinstance(value, Mapping):  # e.g. rejected by reason
+            label = INGEST_LABELS.get(key, "kind")
+            samples = [(f'{{{label}="{k}"}}', float(v)) for k, v in sorted(value.items())]
+            metric(name, kind, f"collector: {key} by {label}", samples)
+        elif isinstance(value, int | float) and key != "rejected_total":
+            metric(name, kind, f"collector: {key.replace('_', ' ')}", [("", float(value))])
+    b = ctx.board
+    metric("siaga_central_summary_passes_total", "counter", "summary passes completed",
+           [("", b.passes)])  # fmt: skip
+    metric("siaga_central_summary_failures_total", "counter", "summary passes that failed",
+           [("", b.failures)])  # fmt: skip
+    metric("siaga_central_summaries_published_total", "counter", "summary messages published",
+           [("", b.published)])  # fmt: skip
+    metric("siaga_central_summary_pass_seconds", "gauge", "duration of the last summary pass",
+           [("", b.last_pass_s)])  # fmt: skip
+    age = b.age_s()
+    if age is not None:
+        metric("siaga_central_summary_age_seconds", "gauge", "seconds since the last pass",
+               [("", age)])  # fmt: skip
+    for conn_name, up in sorted(ctx.mqtt_connected().items()):
+        metric(f"siaga_central_mqtt_{conn_name}_connected", "gauge",
+               f"1 while the {conn_name} MQTT connection is up", [("", float(up))])  # fmt: skip
+    metric("siaga_central_http_requests_total", "counter", "HTTP requests by route and status",
+           [(f'{{route="{r}",method="{m}",status="{s}"}}', n)
+            for (r, m, s), n in sorted(ctx.requests.items())])  # fmt: skip
+    metric("siaga_central_http_request_seconds_total", "counter", "time spent serving, by route",
+           [(f'{{route="{r}"}}', v) for r, v in sorted(ctx.request_seconds.items())])  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _summary_routes(app: FastAPI, ctx: ApiContext) -> None:
+    def _no_pass() -> None:
+        if ctx.board.passes == 0:
+            raise HTTPException(503, "no summary computed yet; retry after the first pass")
+
+    @app.get("/summaries/{level}", summary="Latest summaries of one level (city: the one)")
+    def summaries(level: Level) -> Any:
+        _no_pass()
+        if level == "city":
+            s = ctx.board.get("city")
+            return s.payload if s else None
+        return [s.payload for s in ctx.board.of_level(level)]
+
+    @app.get("/summaries/{level}/{code:path}", summary="Latest summary of one area or camera")
+    def summary(level: Level, code: str) -> Any:
+        _no_pass()
+        s = ctx.board.get(level, "" if level == "city" else code)
+        if s is None:
+            raise HTTPException(404, f"no {level} summary for {code!r}")
+        return s.payload
+
+
+def _registry_routes(app: FastAPI, ctx: ApiContext) -> None:
+    @app.get("/areas", summary="Kecamatan with their kelurahan")
+    def areas(boundaries: bool = False) -> Any:
+        kc, kl = schema.kecamatan.c, schema.kelurahan.c
+        with ctx.engine.connect() as conn:
+            kec = conn.execute(select(kc.code, kc.name, kc.kota_code).order_by(kc.code)).all()
+            kel = conn.execute(select(schema.kelurahan).order_by(kl.code)).mappings().all()
+        by_kec: dict[str, list[dict[str, Any]]] = {}
+        for r in kel:
+            lng, lat, geo = r["centroid_lng"], r["centroid_lat"], r["boundary_geojson"]
+            centroid = [lng, lat] if lng is not None else None
+            item: dict[str, Any] = {"code": r["code"], "name": r["name"], "centroid": centroid}
+            if boundaries:
+                item["boundary"] = None if geo is None else json.loads(geo)
+            by_kec.setdefault(r["kecamatan_code"], []).append(item)
+        return [{"code": c, "name": n, "kota_code": k, "kelurahan": by_kec.get(c, [])}
+                for c, n, k in kec]  # fmt: skip
+
+    @app.get("/agents", summary="Known agents: availability and last status")
+    def agents() -> Any:
+        return [_agent_json(row) for row in _agent_rows(ctx.engine).values()]
+
+    @app.get("/cameras", summary="Camera registry with health and last window")
+    def cameras() -> Any:
+        return camera_list(ctx)
+
+    @app.get("/gaps", summary="Missing seq ranges per agent")
+    def gaps(agent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> Any:
+        if ctx.gaps is None:
+            raise HTTPException(503, "gap tracking is not available")
+        found = ctx.gaps(agent_id)
+        by_agent: dict[str, list[dict[str, int]]] = {}
+        for g in found:
+            by_agent.setdefault(g.agent_id, []).append(
+                {"first": g.first_missing, "last": g.last_missing, "size": g.size}
+            )
+        return {"agents": [{"agent_id": a, "missing": sum(r["size"] for r in runs), "gaps": runs}
+                           for a, runs in sorted(by_agent.items())]}  # fmt: skip
+
+
+def _agent_rows(engine: Engine) -> dict[str, Any]:
+    a = schema.agents.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(schema.agents).order_by(a.agent_id)).mappings().all()
+    return {r["agent_id"]: r for r in rows}
+
+
+def _agent_json(row: Any) -> dict[str, Any]:
+    status = json.loads(row["status_json"]) if row["status_json"] else None
+    return {
+        "agent_id": row["agent_id"], "availability": row["availability"],
+        "availability_at": _iso(row["availability_at"]), "status": status,
+        "status_at": _iso(row["status_at"]), "first_seen": _iso(row["first_seen"]),
+        "revoked": bool(row["revoked"]),
+    }  # fmt: skip
+
+
+def camera_list(ctx: ApiContext) -> list[dict[str, Any]]:
+    """Registered cameras (and unregistered ones seen in summaries) with their health."""
+    c = schema.counts.c
+    agents = _agent_rows(ctx.engine)
+    out = []
+    with ctx.engine.connect() as conn:
+        for key, entry in sorted(ctx.cameras.cameras.items()):
+            # MAX over the (agent_id, camera_id, window_end) index: one index probe per camera.
+            q = select(func.max(c.window_end)).where(c.agent_id == key[0], c.camera_id == key[1])
+            last = conn.execute(q).scalar()
+            out.append({**entry.model_dump(), "registered": True, "last_window_end": _iso(last),
+                        **_camera_health(agents.get(key[0]), key[1])})  # fmt: skip
+    for s in ctx.board.of_level("camera"):
+        p = s.payload
+        if not p["registered"]:
+            out.append({"agent_id": p["agent_id"], "camera_id": p["camera_id"],
+                        "kelurahan_code": p["kelurahan_code"], "registered": False,
+                        "expected": False,
+                        "last_window_end": p["freshness"]["newest_window_end"],
+                        **_camera_health(agents.get(p["agent_id"]), p["camera_id"])})  # fmt: skip
+    return out
+
+
+def _camera_health(agent: Any, camera_id: str) -> dict[str, Any]:
+    if agent is None:
+        return {"availability": None, "status_at": None, "health": None}
+    status = json.loads(agent["status_json"]) if agent["status_json"] else {}
+    return {"availability": agent["availability"], "status_at": _iso(agent["status_at"]),
+            "health": (status.get("cameras") or {}).get(camera_id)}  # fmt: skip
+
+
+# ---- raw windows ----
+
+_COLS = list(schema.counts.c)
+
+
+def _encode_cursor(window_end: datetime, agent_id: str, seq: int) -> str:
+    raw = f"{window_end.astimezone(UTC).isoformat()}|{agent_id}|{seq}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        end, agent, seq = raw.split("|")
+        t = datetime.fromisoformat(end)
+        if t.tzinfo is None:
+            raise ValueError("naive time")
+        return t, agent, int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(400, "invalid cursor: pass next_cursor unchanged") from None
+
+
+def _after(cursor: tuple[datetime, str, int]) -> ColumnElement[bool]:
+    # Keyset paging on (window_end, agent_id, seq), spelled out (no row values in old SQLite).
+    c, (t, a, s) = schema.counts.c, cursor
+    same_end = and_(c.window_end == t, or_(c.agent_id > a, and_(c.agent_id == a, c.seq > s)))
+    return or_(c.window_end > t, same_end)
+
+
+def windows_query(
+    start: datetime, end: datetime, filters: Mapping[str, str | None], cursor: str | None
+) -> Select[Any]:
+    """Windows with start < window_end <= end matching filters, in keyset order."""
+    c = schema.counts.c
+    q = select(*_COLS).where(c.window_end > start, c.window_end <= end)
+    for col, value in filters.items():
+        if value is not None:
+            q = q.where(c[col] == value)
+    if cursor:
+        q = q.where(_after(_decode_cursor(cursor)))
+    return q.order_by(c.window_end, c.agent_id, c.seq)
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
+
+
+def windows_response(
+    engine: Engine, *, start: datetime, end: datetime, filters: Mapping[str, str | None],
+    fmt: str, limit: int, cursor: str | None,
+) -> Response:  # fmt: skip
+    """A JSON page (with next_cursor) or a CSV stream (next cursor in X-Next-Cursor)."""
+    q = windows_query(start, end, filters, cursor)
+    if fmt == "json":
+        if limit > MAX_JSON_ROWS:
+            raise HTTPException(400, f"limit: at most {MAX_JSON_ROWS} rows per JSON page")
+        with engine.connect() as conn:
+            rows = conn.execute(q.limit(limit + 1)).all()
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        nxt = _encode_cursor(last.window_end, last.agent_id, last.seq) if last else None
+        return JSONResponse({
+            "from": _iso(start), "to": _iso(end), "count": min(len(rows), limit),
+            "next_cursor": nxt, "windows": [_row_json(r) for r in rows[:limit]],
+        })  # fmt: skip
+    with engine.connect() as conn:
+        edge = conn.execute(q.offset(limit - 1).limit(2)).all()
+    headers = {"Content-Disposition": "attachment; filename=windows.csv"}
+    if len(edge) == 2:
+        headers["X-Next-Cursor"] = _encode_cursor(edge[0].window_end, edge[0].agent_id, edge[0].seq)
+    return StreamingResponse(_csv_rows(engine, q.limit(limit)), media_type="text/csv",
+                             headers=headers)  # fmt: skip
+
+
+def _csv_rows(engine: Engine, q: Select[Any]) -> Iterator[str]:
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow([col.name for col in _COLS])
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=1000).execute(q)
+        for part in result.partitions():
+            for row in part:
+                out.writerow([_iso(v) if isinstance(v, datetime) else v for v in row])
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()

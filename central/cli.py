@@ -1,0 +1,121 @@
+"""`siaga central run` and `siaga central check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_config
+from siaga.settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    """Add `siaga central …` to the command line."""
+    p = sub.add_parser("central", help="the central collector, summaries and HTTP API")
+    csub = p.add_subparsers(dest="central_command", metavar="ACTION", required=True)
+    for name, func, text in (
+        ("run", run_central, "run the collector, summaries and API until SIGTERM"),
+        ("check-config", check_config, "validate config, area and camera files; run nothing"),
+    ):
+        a = csub.add_parser(name, help=text)
+        a.add_argument("--config", type=Path, default=None,
+                       help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
+                       f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
+        a.add_argument("--db", default=None,
+                       help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
+        a.set_defaults(func=func)
+
+
+def config_path(arg: Path | None) -> Path | None:
+    """--config, else $SIAGA_CENTRAL_CONFIG, else the system file when it exists, else None."""
+    if arg is not None:
+        return arg
+    env = os.environ.get("SIAGA_CENTRAL_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def database_url(db: str) -> str:
+    """A URL as given, or a SQLite URL for a file path."""
+    return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+
+
+def load(args: argparse.Namespace) -> CentralConfig | None:
+    """The effective config, or None after printing why it is invalid."""
+    path = config_path(args.config)
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        print(f"siaga central: invalid configuration:\n{exc}", file=sys.stderr)
+        return None
+    if args.db:
+        storage = cfg.storage.model_copy(update={"url": database_url(args.db)})
+        cfg = cfg.model_copy(update={"storage": storage})
+    log.info("configuration: %s", path or "embedded defaults")
+    return cfg
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Validate the config, the area files and the camera registry without running anything."""
+    from sqlalchemy.engine import make_url
+
+    from central.areas import load_areas, load_cameras
+
+    cfg = load(args)
+    if cfg is None:
+        return 2
+    problems: list[str] = []
+    try:
+        make_url(cfg.storage.url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError subclasses
+        problems.append(f"storage.url: {exc}")
+    try:
+        areas = load_areas(cfg.areas)
+        cameras = load_cameras(cfg.areas.cameras_file, areas)
+        print(f"areas: {areas.kota_name}, {len(areas.kecamatan)} kecamatan, "
+              f"{len(areas.kelurahan)} kelurahan; {len(cameras.cameras)} cameras registered",
+              file=sys.stderr)  # fmt: skip
+        for w in cameras.warnings:
+            print(f"siaga central: warning: {w}", file=sys.stderr)
+    except ConfigError as exc:
+        problems.extend(str(exc).splitlines())
+    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    for p in problems:
+        print(f"siaga central: problem: {p}", file=sys.stderr)
+    print("configuration OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    return 0 if not problems else 2
+
+
+def run_central(args: argparse.Namespace) -> int:
+    """Run the daemon; SIGTERM/SIGINT stop it cleanly."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from central.service import CentralService
+
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a daemon's journal wants INFO by default
+    cfg = load(args)
+    if cfg is None:
+        return 2
+    try:
+        service = CentralService(cfg)
+    except ConfigError as exc:
+        print(f"siaga central: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, SQLAlchemyError) as exc:  # database, TLS files, API port
+        print(f"siaga central: cannot start: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    service.start()
+    print(f"siaga central: API on {service.api_url or '(disabled)'}", flush=True)
+    return service.run()

@@ -1,0 +1,284 @@
+"""The central daemon: ingest, summaries and the HTTP API in one process, supervised by systemd.
+
+Start-up migrates the database and loads the area and camera registries, so a bad file stops
+the service before it takes any traffic. SIGTERM stops ingest after its last batch is written,
+publishes a final round of summaries and exits within SHUTDOWN_BUDGET_S.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import uvicorn
+from paho.mqtt.enums import CallbackAPIVersion
+
+from central.api import ApiContext, create_app
+from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
+from central.config import CentralConfig, MqttSection
+from central.ingest import Collector
+from central.store import Store, make_engine, migrate
+from central.summaries import Summarizer, Summary, SummaryBoard
+from siaga.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+SHUTDOWN_BUDGET_S = 8.0  # the unit's TimeoutStopSec is 15 s
+INGEST_STOP_S = 4.0
+
+
+def sd_notify(*fields: str) -> bool:
+    """Send `KEY=value` lines to systemd; False when not run by systemd."""
+    return Notifier().send(*fields)
+
+
+class SummaryPublisher:
+    """Publishes summaries retained at QoS 1 on its own connection; skips a pass while down."""
+
+    def __init__(self, cfg: MqttSection, *, client_id: str) -> None:
+        self.cfg = cfg
+        self.connected = self._stopping = False
+        self._topics: set[str] = set()
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                        protocol=mqtt.MQTTv5)  # fmt: skip
+        if cfg.username is not None:
+            pw = cfg.password.get_secret_value() if cfg.password is not None else None
+            c.username_pw_set(cfg.username, pw)
+        if cfg.tls_enabled:
+            c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                      certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                      keyfile=str(cfg.key_file) if cfg.key_file else None)  # fmt: skip
+        # paho annotates ints but computes with floats.
+        c.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        self.client = c
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, code: Any, _p: Any) -> None:
+        self.connected = not code.is_failure
+        if code.is_failure:
+            log.warning("summary publisher: broker refused the connection: %s", code)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, code: Any, _p: Any) -> None:
+        if self.connected and not self._stopping:
+            log.warning("summary publisher: disconnected from the broker (%s)", code)
+        self.connected = False
+
+    def start(self) -> None:
+        """Connect in the background (paho reconnects by itself)."""
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Wait (bounded) for the connection."""
+        deadline = time.monotonic() + timeout_s
+        while not self.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.connected
+
+    def publish(self, summaries: list[Summary], *, wait_s: float = 0.0) -> int:
+        """Publish every summary; clear retained topics no longer summarised. Returns how many."""
+        if not self.connected:
+            return 0
+        prefix = self.cfg.topic_prefix
+        infos = [self.client.publish(s.topic(prefix), _dump(s), qos=1, retain=True)
+                 for s in summaries]  # fmt: skip
+        topics = {s.topic(prefix) for s in summaries}
+        # An empty retained message deletes the broker's copy (a camera gone for over 7 days).
+        infos += [self.client.publish(t, b"", qos=1, retain=True) for t in self._topics - topics]
+        self._topics = topics
+        deadline = time.monotonic() + wait_s
+        for info in infos:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            info.wait_for_publish(timeout=left)
+        return len(summaries)
+
+    def stop(self) -> None:
+        """Disconnect and stop paho's thread."""
+        self._stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _dump(s: Summary) -> bytes:
+    return json.dumps(s.payload, separators=(",", ":")).encode()
+
+
+class ApiServer:
+    """Uvicorn in a thread on a socket bound up front (so port 0 and bind errors show at once)."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise OSError(
+                exc.errno, f"api: cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
+        self.host, self.port = host, int(self.sock.getsockname()[1])
+        cfg = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       name="api", daemon=True)  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Serve; returns once uvicorn is accepting."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started and self.thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start in time")
+            time.sleep(0.02)
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Finish open requests (bounded) and stop."""
+        self.server.should_exit = True
+        if self.thread.ident is not None:
+            self.thread.join(timeout_s)
+        self.sock.close()
+
+
+class CentralService:
+    """Owns the store, the collector, the summary loop, the publisher and the API."""
+
+    def __init__(self, cfg: CentralConfig, *, notify: Callable[..., bool] = sd_notify) -> None:
+        self.cfg = cfg
+        self.notify = notify
+        self.engine = make_engine(cfg.storage.url)
+        migrate(self.engine)
+        self.areas = load_areas(cfg.areas)
+        self.cameras = load_cameras(cfg.areas.cameras_file, self.areas)
+        sync_areas(self.engine, self.areas)
+        sync_cameras(self.engine, self.cameras)
+        self.store = Store(self.engine)
+        self.collector = Collector(cfg, self.store, camera_kelurahan=self.cameras.camera_kelurahan)
+        self.summarizer = Summarizer(self.engine, cfg.summaries, self.areas, self.cameras)
+        self.board = SummaryBoard()
+        self.publisher = SummaryPublisher(cfg.mqtt, client_id=f"{cfg.central.instance}-summaries")
+        self.api_ctx = ApiContext(
+            engine=self.engine, board=self.board, cameras=self.cameras,
+            summary_interval_s=cfg.summaries.interval_s, gaps=self.store.gaps,
+            ingest_metrics=self.collector.metrics, mqtt_connected=self._mqtt_connected,
+        )  # fmt: skip
+        self.api: ApiServer | None = None
+        if cfg.api.enabled:
+            self.api = ApiServer(create_app(self.api_ctx), cfg.api.host, cfg.api.port)
+        self._stop = threading.Event()
+        self._started = False
+        self._loop_mono = time.monotonic()
+        self._summary_thread = threading.Thread(target=self._summary_loop, name="summaries",
+                                                daemon=True)  # fmt: skip
+
+    def _mqtt_connected(self) -> dict[str, bool]:
+        return {"ingest": self.collector.connected, "summaries": self.publisher.connected}
+
+    def summary_pass(self, *, wait_s: float = 0.0) -> list[Summary]:
+        """Compute every summary, put it on the board and publish it."""
+        now = datetime.now(UTC).replace(microsecond=0)  # whole seconds read better
+        try:
+            summaries = self.summarizer.compute(now)
+        except Exception:
+            self.board.failures += 1
+            log.exception("summary pass failed")
+            return []
+        self.board.update(summaries, computed_at=now, pass_s=self.summarizer.last_pass_s)
+        try:
+            sent = self.publisher.publish(summaries, wait_s=wait_s)
+        except (OSError, ValueError, RuntimeError):  # the next pass publishes everything again
+            log.exception("publishing summaries failed")
+            sent = 0
+        self.board.published += sent
+        log.info("summaries: %d computed in %.2f s, %d published%s", len(summaries),
+                 self.summarizer.last_pass_s, sent,
+                 "" if sent or not summaries else " (broker not connected)")  # fmt: skip
+        return summaries
+
+    def _summary_loop(self) -> None:
+        interval = self.cfg.summaries.interval_s
+        next_at = time.monotonic()
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self._loop_mono = time.monotonic()
+            self.summary_pass()
+            self._loop_mono = time.monotonic()
+            next_at += interval
+            next_at = max(next_at, time.monotonic())  # a slow pass delays, never bunches up
+
+    def healthy(self) -> bool:
+        """The summary loop is turning (a pass may take long on a big city: allow 2 min)."""
+        limit = self.cfg.summaries.interval_s + 120.0
+        return self._summary_thread.is_alive() and time.monotonic() - self._loop_mono < limit
+
+    def start(self) -> None:
+        """Start ingest, publisher, the summary loop and the API (once)."""
+        if self._started:
+            return
+        self._started = True
+        self.collector.start()
+        self.publisher.start()
+        # The first pass waits briefly for the broker so that it is published, not skipped.
+        self.publisher.wait_connected(2.0)
+        self._summary_thread.start()
+        if self.api is not None:
+            self.api.start()
+            log.info("API on %s (docs: %s/docs)", self.api.url, self.api.url)
+        cams = len(self.cameras.cameras)
+        self.notify("READY=1", f"STATUS={cams} cameras registered, API {self.api_url or 'off'}")
+
+    @property
+    def api_url(self) -> str | None:
+        """Base URL of the running API, or None when it is disabled."""
+        return self.api.url if self.api is not None else None
+
+    def stop(self) -> None:
+        """Request a clean shutdown (signal handlers call this)."""
+        self._stop.set()
+
+    def run(self) -> int:
+        """Start and run until stopped; pings the systemd watchdog while healthy."""
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                if self.healthy():
+                    self.notify("WATCHDOG=1")
+                else:
+                    log.error("the summary loop is stuck; withholding the watchdog ping")
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        """Stop ingest (its last batch is written), publish final summaries, stop the API."""
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        self.notify("STOPPING=1")
+        self._stop.set()
+        self.collector.stop(timeout_s=INGEST_STOP_S)
+        if self._summary_thread.is_alive():
+            self._summary_thread.join(timeout=max(0.1, deadline - time.monotonic() - 3.0))
+        left = deadline - time.monotonic()
+        if self._summary_thread.is_alive() or self.summarizer.last_pass_s > left - 2.0:
+            # A pass is still running (it publishes when done) or would not fit the budget.
+            log.warning("no final summaries: a pass takes %.1f s", self.summarizer.last_pass_s)
+        else:
+            self.summary_pass(wait_s=max(0.1, min(2.0, left - self.summarizer.last_pass_s - 1.0)))
+        self.publisher.stop()
+        if self.api is not None:
+            self.api.stop(timeout_s=max(0.1, deadline - time.monotonic()))
+        self.engine.dispose()
+        log.info("central %s stopped", self.cfg.central.instance)

@@ -1,0 +1,381 @@
+"""Live summaries per camera, kelurahan, kecamatan and city (`siaga.summary/1`).
+
+Figures come from SQL aggregates: one GROUP BY per period over the counts table, by
+(agent, camera, reported kelurahan), using the window_end index; the roll-up to areas runs in
+Python over at most one row per camera. Closed hours of today and closed days are cached and
+refreshed a few per pass (so late data from a box that was offline shows up within about
+HOUR_REFRESH_S / DAY_REFRESH_S); a pass scans the last `recent_min` minutes, the current hour and
+the buckets due. Computation is pure (engine + clock in, payloads out); publishing is separate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, func, select
+
+from central import schema
+from central.areas import Areas, CameraRegistry
+from central.config import SummariesSection
+from siaga.wire import summary_topic
+
+log = logging.getLogger(__name__)
+
+SUMMARY_SCHEMA: Final = "siaga.summary/1"
+PERIODS: Final = ("recent", "today", "7d")
+DAYS: Final = 7
+HOUR_REFRESH_S: Final = 900.0  # closed hours of today
+DAY_REFRESH_S: Final = 3600.0  # closed days
+REFRESH_PER_PASS: Final = 3  # stale buckets recomputed per pass (missing ones: all)
+# A window may end a little after `now`: an agent closes its last window early when it stops,
+# and box clocks drift. Such windows count; ones further ahead are left out as bad clocks.
+FUTURE_TOLERANCE_S: Final = 300.0
+CamKey = tuple[str, str]  # (agent_id, camera_id)
+
+
+def utc(t: datetime) -> datetime:
+    """Aware UTC for SQL parameters (SQLite stores datetimes without their offset)."""
+    return t.astimezone(UTC)
+
+
+def aware(t: datetime | None) -> datetime | None:
+    """A datetime read back from the database, as aware UTC (SQLite returns it naive)."""
+    if t is None:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class Totals:
+    """Sums over count windows."""
+
+    people_seen: int = 0
+    masked: int = 0
+    unmasked: int = 0
+    windows: int = 0
+    newest_end: datetime | None = None
+
+    def add(self, other: Totals) -> None:
+        """Accumulate other into self."""
+        self.people_seen += other.people_seen
+        self.masked += other.masked
+        self.unmasked += other.unmasked
+        self.windows += other.windows
+        if other.newest_end is not None and (
+            self.newest_end is None or other.newest_end > self.newest_end
+        ):
+            self.newest_end = other.newest_end
+
+
+# (agent_id, camera_id, reported kelurahan) -> totals
+Rows = dict[tuple[str, str, str], Totals]
+# camera -> (the kelurahan its newest counts reported, that window's end)
+Reported = dict[CamKey, tuple[str, datetime | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open period (start, end] on window_end."""
+
+    name: str
+    start: datetime
+    end: datetime
+
+
+def periods(now: datetime, cfg: SummariesSection) -> dict[str, Period]:
+    """The recent, today (local day) and 7-day (today and the 6 days before) periods.
+
+    Each period ends FUTURE_TOLERANCE_S after now (see there); `to` in the payload says now.
+    """
+    tz = ZoneInfo(cfg.timezone)
+    today = now.astimezone(tz).date()
+    return {
+        "recent": Period("recent", now - timedelta(minutes=cfg.recent_min), now),
+        "today": Period("today", day_start(today, tz), now),
+        "7d": Period("7d", day_start(today - timedelta(days=DAYS - 1), tz), now),
+    }
+
+
+def day_start(d: date, tz: ZoneInfo) -> datetime:
+    """Local midnight of d."""
+    return datetime.combine(d, dtime(0), tzinfo=tz)
+
+
+def camera_rows(conn: Connection, start: datetime, end: datetime) -> Rows:
+    """Per (agent, camera, kelurahan) sums of windows with start < window_end <= end."""
+    c = schema.counts.c
+    q = (
+        select(
+            c.agent_id, c.camera_id, c.kelurahan_code,
+            func.sum(c.people_seen), func.sum(c.masked), func.sum(c.unmasked),
+            func.count(), func.max(c.window_end),
+        )
+        .where(c.window_end > utc(start), c.window_end <= utc(end))
+        .group_by(c.agent_id, c.camera_id, c.kelurahan_code)
+    )  # fmt: skip
+    return {
+        (a, cam, kel): Totals(int(p or 0), int(m or 0), int(u or 0), int(n), aware(newest))
+        for a, cam, kel, p, m, u, n, newest in conn.execute(q)
+    }
+
+
+def merge(parts: Iterable[Rows]) -> Rows:
+    """Sum several row sets key by key."""
+    out: Rows = {}
+    for part in parts:
+        for key, t in part.items():
+            out.setdefault(key, Totals()).add(t)
+    return out
+
+
+def compliance(t: Totals, min_people: int) -> float | None:
+    """masked / (masked + unmasked), or None below min_people people seen."""
+    judged = t.masked + t.unmasked
+    if t.people_seen < min_people or judged == 0:
+        return None
+    return round(t.masked / judged, 4)
+
+
+@dataclass
+class Area:
+    """Accumulator for one summary: period totals, reporting cameras, expected cameras."""
+
+    totals: dict[str, Totals] = field(default_factory=lambda: {p: Totals() for p in PERIODS})
+    reporting: int = 0
+    expected: int = 0
+
+    def add(self, other: Area) -> None:
+        """Accumulate other (a camera, say) into self."""
+        for p in PERIODS:
+            self.totals[p].add(other.totals[p])
+        self.reporting += other.reporting
+        self.expected += other.expected
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One retained summary message: its level, key (area code or agent/camera) and payload."""
+
+    level: str
+    key: str
+    payload: dict[str, Any]
+
+    def topic(self, prefix: str) -> str:
+        """The retained topic it is published on."""
+        return summary_topic(self.level, self.key, prefix)  # type: ignore[arg-type]
+
+
+class Summarizer:
+    """Computes every summary from the database at a given time; caches closed days."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: SummariesSection,
+        areas: Areas,
+        cameras: CameraRegistry,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine, self.cfg, self.areas, self.cameras = engine, cfg, areas, cameras
+        self.tz = ZoneInfo(cfg.timezone)
+        self._clock = clock
+        self._buckets: dict[tuple[datetime, datetime], tuple[float, Rows]] = {}
+        self.last_pass_s = 0.0
+
+    def _cached(self, conn: Connection, spans: list[tuple[datetime, datetime, float]]) -> Rows:
+        """Rows of closed (start, end, refresh_s) buckets: missing ones computed, some refreshed."""
+        old, self._buckets = self._buckets, {}
+        now = self._clock()
+        # Least recently computed first; among equals the newest bucket (late data lands there).
+        stale = sorted((old[(a, b)][0], -a.timestamp(), a, b) for a, b, ttl in spans
+                       if (a, b) in old and now - old[(a, b)][0] >= ttl)  # fmt: skip
+        due = {(a, b) for *_, a, b in stale[:REFRESH_PER_PASS]}
+        for a, b, _ttl in spans:
+            if (a, b) in old and (a, b) not in due:
+                self._buckets[(a, b)] = old[(a, b)]
+            else:
+                self._buckets[(a, b)] = (now, camera_rows(conn, a, b))
+        return merge(self._buckets[(a, b)][1] for a, b, _ in spans)
+
+    def fetch(self, now: datetime) -> dict[str, Rows]:
+        """Per-camera rows of each period."""
+        per = periods(now, self.cfg)
+        midnight = per["today"].start.astimezone(UTC)
+        n_hours = (now - midnight) // timedelta(hours=1)
+        hour = midnight + timedelta(hours=n_hours)
+        hours = [(midnight + timedelta(hours=h), midnight + timedelta(hours=h + 1), HOUR_REFRESH_S)
+                 for h in range(n_hours)]  # fmt: skip
+        today = per["today"].start.date()
+        days = [(day_start(d, self.tz), day_start(d + timedelta(days=1), self.tz), DAY_REFRESH_S)
+                for d in (today - timedelta(days=i) for i in range(1, DAYS))]  # fmt: skip
+        until = now + timedelta(seconds=FUTURE_TOLERANCE_S)
+        with self.engine.connect() as conn:
+            recent = camera_rows(conn, per["recent"].start, until)
+            closed = self._cached(conn, hours + days)
+            current = camera_rows(conn, hour, until)
+        today_rows = merge([current, *(self._buckets[(a, b)][1] for a, b, _ in hours)])
+        return {"recent": recent, "today": today_rows, "7d": merge([current, closed])}
+
+    def compute(self, now: datetime | None = None) -> list[Summary]:
+        """Every summary (city, kecamatan, kelurahan, camera) as of now."""
+        t0 = time.perf_counter()
+        now = now or datetime.now(UTC)
+        rows = self.fetch(now)
+        out = self.build(now, rows)
+        self.last_pass_s = time.perf_counter() - t0
+        return out
+
+    def camera_area(self, key: CamKey, reported: Reported) -> str:
+        """A camera's kelurahan: the registry's, else the latest one its counts reported."""
+        return self.cameras.camera_kelurahan(*key) or reported[key][0]
+
+    def _cameras(
+        self, now: datetime, rows: dict[str, Rows]
+    ) -> tuple[dict[CamKey, Area], Reported, dict[CamKey, set[str]]]:
+        """Per camera: its totals, the kelurahan its counts reported (latest, and all)."""
+        cams: dict[CamKey, Area] = {k: Area(expected=int(e.expected))
+                                    for k, e in self.cameras.cameras.items()}  # fmt: skip
+        reported: Reported = {}
+        codes: dict[CamKey, set[str]] = {}
+        for name in PERIODS:
+            for (agent, camera, kel), t in rows[name].items():
+                key = (agent, camera)
+                cams.setdefault(key, Area()).totals[name].add(t)
+                codes.setdefault(key, set()).add(kel)
+                prev = reported.get(key)
+                if prev is None or (t.newest_end and (prev[1] is None or t.newest_end > prev[1])):
+                    reported[key] = (kel, t.newest_end)
+        stale_before = now - timedelta(seconds=self.cfg.stale_after_s)
+        for a in cams.values():
+            newest = a.totals["7d"].newest_end
+            a.reporting = int(newest is not None and newest > stale_before)
+        return cams, reported, codes
+
+    def build(self, now: datetime, rows: dict[str, Rows]) -> list[Summary]:
+        """Roll per-camera rows up to cameras, kelurahan, kecamatan and the city."""
+        cams, reported, codes = self._cameras(now, rows)
+        kel_areas = {code: Area() for code in self.areas.kelurahan}
+        kec_areas = {code: Area() for code in self.areas.kecamatan}
+        city = Area()
+        head = self._head(now)
+        out: list[Summary] = []
+        for key, a in sorted(cams.items()):
+            kel = self.camera_area(key, reported)
+            kk = self.areas.kelurahan.get(kel)
+            for target in [city] + ([kel_areas[kel], kec_areas[kk.kecamatan_code]] if kk else []):
+                target.add(a)
+            entry = self.cameras.cameras.get(key)
+            extra = {
+                "agent_id": key[0], "camera_id": key[1], "kelurahan_code": kel,
+                "kecamatan_code": kk.kecamatan_code if kk else None,
+                "registered": entry is not None,
+                "kelurahan_mismatch": entry is not None and bool(codes.get(key, set()) - {kel}),
+            }  # fmt: skip
+            name = entry.name if entry else None
+            out.append(self._summary(head, "camera", f"{key[0]}/{key[1]}", name, now, a, extra))
+        for code, k in sorted(self.areas.kelurahan.items()):
+            extra = {"kecamatan_code": k.kecamatan_code}
+            out.append(self._summary(head, "kelurahan", code, k.name, now, kel_areas[code], extra))
+        for code, kc in sorted(self.areas.kecamatan.items()):
+            out.append(self._summary(head, "kecamatan", code, kc.name, now, kec_areas[code], {}))
+        kota = self.areas.kota_code, self.areas.kota_name
+        out.append(self._summary(head, "city", *kota, now, city, {}))
+        return out
+
+    def _head(self, now: datetime) -> dict[str, Any]:
+        """What every payload of one pass shares (formatted once: a city has 10,000 cameras)."""
+        per = periods(now, self.cfg)
+        return {
+            "computed_at": now.astimezone(self.tz).isoformat(),
+            "timezone": self.cfg.timezone,
+            "min_people_for_ratio": self.cfg.min_people_for_ratio,
+            "periods": {p: (per[p].start.astimezone(self.tz).isoformat(),
+                            per[p].end.astimezone(self.tz).isoformat()) for p in PERIODS},
+        }  # fmt: skip
+
+    def _summary(
+        self,
+        head: dict[str, Any],
+        level: str,
+        code: str,
+        name: str | None,
+        now: datetime,
+        a: Area,
+        extra: dict[str, Any],
+    ) -> Summary:
+        newest = a.totals["7d"].newest_end
+        payload: dict[str, Any] = {
+            "schema": SUMMARY_SCHEMA,
+            "level": level,
+            "code": code,
+            "name": name,
+            **extra,
+            **head,
+            "periods": {p: self._period(head["periods"][p], a.totals[p]) for p in PERIODS},
+            "cameras": {"expected": a.expected, "reporting": a.reporting},
+            "freshness": {
+                "newest_window_end": newest.astimezone(self.tz).isoformat() if newest else None,
+                "age_s": round(max(0.0, (now - newest).total_seconds()), 1) if newest else None,
+                "stale_after_s": self.cfg.stale_after_s,
+            },
+        }
+        return Summary(level, "" if level == "city" else code, payload)
+
+    def _period(self, span: tuple[str, str], t: Totals) -> dict[str, Any]:
+        return {
+            "from": span[0],
+            "to": span[1],
+            "windows": t.windows,
+            "people_seen": t.people_seen,
+            "masked": t.masked,
+            "unmasked": t.unmasked,
+            "compliance": compliance(t, self.cfg.min_people_for_ratio),
+        }
+
+
+class SummaryBoard:
+    """The latest pass's summaries, written by the summary loop and read by the API."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[tuple[str, str], Summary] = {}
+        self.computed_at: datetime | None = None
+        self.computed_mono: float | None = None
+        self.passes = 0
+        self.failures = 0
+        self.published = 0
+        self.last_pass_s = 0.0
+
+    def update(self, summaries: list[Summary], *, computed_at: datetime, pass_s: float) -> None:
+        """Replace the board with one pass's results."""
+        by_key = {(s.level, s.key): s for s in summaries}
+        with self._lock:
+            self._by_key = by_key
+            self.computed_at, self.computed_mono = computed_at, time.monotonic()
+            self.passes += 1
+            self.last_pass_s = pass_s
+
+    def get(self, level: str, key: str = "") -> Summary | None:
+        """One summary, or None."""
+        with self._lock:
+            return self._by_key.get((level, key))
+
+    def of_level(self, level: str) -> list[Summary]:
+        """Every summary of one level, by key."""
+        with self._lock:
+            return sorted((s for s in self._by_key.values() if s.level == level),
+                          key=lambda s: s.key)  # fmt: skip
+
+    def age_s(self) -> float | None:
+        """Seconds since the last pass, or None before the first."""
+        m = self.computed_mono
+        return None if m is None else time.monotonic() - m
