@@ -22,9 +22,10 @@ from sqlalchemy.exc import OperationalError
 
 from central import schema
 from central.config import CentralConfig, CentralSection, MqttSection, StorageSection
-from central.ingest import Collector, check, route
+from central.ingest import Collector
 from central.simulate import MALFORMED, MODEL, SimConfig, SimResult, Simulation
 from central.store import Store, make_engine
+from central.validate import check, route
 from siaga.wire import (
     CountsMessage,
     StatusMessage,
