@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from siaga.settings import ConfigError, credential, format_errors, is_loopback, read_toml
-from siaga.wire import DEFAULT_PREFIX, Ident, KelurahanCode
+from siaga.settings import BrokerSection, ConfigError, credential, format_errors, read_toml
+from siaga.wire import Ident, KelurahanCode
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
 ENV_PREFIX = "SIAGA_AGENT__"
@@ -104,29 +104,10 @@ class CountingSection(_Section):
         return self
 
 
-class MqttSection(_Section):
-    """Broker connection. TLS is on by default for any broker not on loopback."""
+class MqttSection(BrokerSection):
+    """Broker connection of the agent."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    tls: bool | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    topic_prefix: str = DEFAULT_PREFIX
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     max_inflight: int = Field(default=20, ge=1, le=1000)
-
-    @property
-    def tls_enabled(self) -> bool:
-        """Explicit setting, else on unless the broker is on loopback."""
-        if self.tls is not None:
-            return self.tls
-        return not is_loopback(self.host)
 
 
 class OutboxSection(_Section):

@@ -10,11 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from siaga.settings import ConfigError, credential, format_errors, is_loopback, read_toml
-from siaga.wire import DEFAULT_PREFIX
+from siaga.settings import BrokerSection, ConfigError, credential, format_errors, read_toml
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/central.toml")
 ENV_PREFIX = "SIAGA_CENTRAL__"
@@ -35,28 +34,13 @@ class CentralSection(_Section):
     instance: str = Field(default="central-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class MqttSection(_Section):
-    """Broker connection and the shared subscription."""
+class MqttSection(BrokerSection):
+    """Broker connection of the collector and its shared subscription."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    tls: bool | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    topic_prefix: str = DEFAULT_PREFIX
     share_group: str | None = Field(default="central", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     max_payload_bytes: int = Field(default=64 * 1024, ge=512, le=16 * 1024 * 1024)
-
-    @property
-    def tls_enabled(self) -> bool:
-        """Explicit setting, else on unless the broker is on loopback."""
-        return self.tls if self.tls is not None else not is_loopback(self.host)
 
 
 class StorageSection(_Section):

@@ -8,7 +8,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from siaga.wire import DEFAULT_PREFIX
 
 
 class ConfigError(Exception):
@@ -52,3 +54,30 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class BrokerSection(BaseModel):
+    """An MQTT broker connection (the [mqtt] section of agent and central).
+
+    TLS is on by default for any broker not on loopback; the password is a secret.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    tls: bool | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    topic_prefix: str = DEFAULT_PREFIX
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Explicit setting, else on unless the broker is on loopback."""
+        return self.tls if self.tls is not None else not is_loopback(self.host)
