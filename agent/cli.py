@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config, redacted
+from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, load_config, redacted
 from models.registry import ModelError
+from siaga.settings import ConfigError
 
 log = logging.getLogger(__name__)
 

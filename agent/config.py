@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from siaga.settings import BrokerSection, ConfigError, credential, format_errors, read_toml
+from siaga.settings import BrokerSection, FileSettings, load_settings
 from siaga.wire import Ident, KelurahanCode
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
@@ -133,7 +133,7 @@ class DebugSection(_Section):
     every_n_inferred: int = Field(default=50, ge=1, le=100000)
 
 
-class AgentConfig(BaseSettings):
+class AgentConfig(FileSettings):
     """The whole agent configuration."""
 
     model_config = SettingsConfigDict(
@@ -159,18 +159,6 @@ class AgentConfig(BaseSettings):
             raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the file (passed as init data): a technician's override wins.
-        return env_settings, init_settings
-
     def camera_kelurahan(self, camera: CameraSection) -> str:
         """The camera's kelurahan, defaulting to the agent's."""
         return camera.kelurahan_code or self.agent.kelurahan_code
@@ -178,14 +166,7 @@ class AgentConfig(BaseSettings):
 
 def load_config(path: Path) -> AgentConfig:
     """Load and validate the agent config (file, then environment, then credentials)."""
-    data = read_toml(path)
-    try:
-        cfg = AgentConfig(**data)
-    except ValidationError as exc:
-        raise ConfigError(format_errors(str(path), exc)) from None
-    if cfg.mqtt.password is None and (secret := credential("mqtt-password")) is not None:
-        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"password": secret})})
-    return cfg
+    return load_settings(AgentConfig, path)
 
 
 def redacted(cfg: AgentConfig) -> dict[str, Any]:

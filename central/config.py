@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
 
-from siaga.settings import BrokerSection, ConfigError, credential, format_errors, read_toml
+from siaga.settings import BrokerSection, FileSettings, load_settings
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/central.toml")
 ENV_PREFIX = "SIAGA_CENTRAL__"
@@ -81,7 +80,7 @@ class ApiSection(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
-class CentralConfig(BaseSettings):
+class CentralConfig(FileSettings):
     """The whole central configuration."""
 
     model_config = SettingsConfigDict(
@@ -95,26 +94,7 @@ class CentralConfig(BaseSettings):
     summaries: SummariesSection = SummariesSection()
     api: ApiSection = ApiSection()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return env_settings, init_settings
-
 
 def load_config(path: Path | None) -> CentralConfig:
     """Load and validate (no file: embedded defaults plus environment)."""
-    data: dict[str, Any] = read_toml(path) if path is not None else {}
-    try:
-        cfg = CentralConfig(**data)
-    except ValidationError as exc:
-        where = str(path) if path is not None else "(environment)"
-        raise ConfigError(format_errors(where, exc)) from None
-    if cfg.mqtt.password is None and (secret := credential("mqtt-password")) is not None:
-        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"password": secret})})
-    return cfg
+    return load_settings(CentralConfig, path)

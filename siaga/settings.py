@@ -6,9 +6,10 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from siaga.wire import DEFAULT_PREFIX
 
@@ -81,3 +82,37 @@ class BrokerSection(BaseModel):
     def tls_enabled(self) -> bool:
         """Explicit setting, else on unless the broker is on loopback."""
         return self.tls if self.tls is not None else not is_loopback(self.host)
+
+
+class FileSettings(BaseSettings):
+    """Settings from a TOML file (passed as init data), overridden by the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file: a technician's override wins.
+        return env_settings, init_settings
+
+
+S = TypeVar("S", bound=FileSettings)
+
+
+def load_settings(cls: type[S], path: Path | None) -> S:
+    """Validate a file (or, with none, defaults) plus environment; then the MQTT credential."""
+    data = read_toml(path) if path is not None else {}
+    try:
+        cfg = cls(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(str(path or "(environment)"), exc)) from None
+    mqtt = getattr(cfg, "mqtt", None)
+    if isinstance(mqtt, BrokerSection) and mqtt.password is None:
+        secret = credential("mqtt-password")
+        if secret is not None:
+            cfg = cfg.model_copy(update={"mqtt": mqtt.model_copy(update={"password": secret})})
+    return cfg

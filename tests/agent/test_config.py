@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, load_config, redacted
+from agent.config import load_config, redacted
+from siaga.settings import ConfigError
 
 BASE = """
 [agent]

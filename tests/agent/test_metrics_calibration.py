@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from agent.calibration_file import load_calibration
-from agent.config import ConfigError
 from agent.metrics import MetricsServer, render
+from siaga.settings import ConfigError
 
 
 def test_render_prometheus_text():
