@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -105,15 +106,46 @@ def bench_clip(frames: list[np.ndarray], model: str) -> dict[str, Any]:
     return out
 
 
+def memory_per_camera(model: str, cameras: int = 4, run_s: float = 8.0) -> dict[str, float]:
+    """RSS of a running agent service with 1, then `cameras` synthetic cameras (no broker)."""
+    import threading
+
+    from agent.service import AgentService
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, cameras):
+            cfg = AgentConfig.model_validate({
+                "agent": {"id": "bench", "site": "bench", "kelurahan_code": "33.74.01.1001"},
+                "cameras": [{"id": f"c{i}", "source": "synthetic:frames=100000,fps=10"}
+                            for i in range(n)],
+                "model": {"name": model, "intra_op_threads": 1},
+                "mqtt": {"port": 1, "reconnect_min_s": 5},
+                "outbox": {"path": f"{tmp}/outbox{n}.sqlite3"},
+            })  # fmt: skip
+            service = AgentService(cfg)
+            runner = threading.Thread(target=service.run, daemon=True)
+            runner.start()
+            time.sleep(run_s)
+            out[f"rss_mb_{n}_cameras"] = rss_mb()
+            service.stop()
+            runner.join(10)
+    out["rss_mb_per_extra_camera"] = (
+        out[f"rss_mb_{cameras}_cameras"] - out["rss_mb_1_cameras"]
+    ) / (cameras - 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run over both clips."""
     shared = Path(os.environ.get("SIAGA_SHARED", "../shared"))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--frames", type=int, default=200)
-    p.add_argument("--model", default="aizoo_facemask_360")
+    p.add_argument("--model", default="siaga_facemask_v1")
     p.add_argument("--out", type=Path, default=Path("out/bench"))
     args = p.parse_args(argv)
     report: dict[str, Any] = {"model": args.model, "onnx_threads": 1, "results": {}}
+    report["memory"] = memory_per_camera(args.model)
     for name, rel in CLIPS.items():
         frames = decode(shared / rel, args.frames)
         report["results"][name] = bench_clip(frames, args.model)
@@ -129,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             share = f"{s['inferred_share']:9.2f}" if "inferred_share" in s else f"{'-':>9}"
             print(f"{name:38}{stage:18}{s['fps']:10.1f}{s['cpu_ms_per_frame']:10.1f}{ratio}{share}")
         print(f"{'':38}{'process RSS':18}{r['rss_mb']:10.0f} MB")
+    mem = report["memory"]
+    print(
+        f"agent RSS: {mem['rss_mb_1_cameras']:.0f} MB with 1 camera, "
+        f"+{mem['rss_mb_per_extra_camera']:.1f} MB per extra camera (synthetic 640x360)"
+    )
     print(f"written {args.out / 'agent_throughput.json'}")
     return 0
 
