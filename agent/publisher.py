@@ -34,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttSection
 from agent.outbox import Outbox
+from siaga.backoff import backoff_s
 from siaga.wire import OFFLINE, ONLINE, StatusMessage, availability_topic, status_topic
 
 log = logging.getLogger(__name__)
@@ -101,13 +102,6 @@ def check_tls_files(cfg: MqttSection) -> None:
             raise ValueError(f"mqtt.{key}: {path}: file not found")
     if cfg.key_file is not None and cfg.cert_file is None:
         raise ValueError("mqtt.key_file is set without mqtt.cert_file")
-
-
-def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter, between min_s and max_s."""
-    hi = min(max(min_s, max_s), min_s * 2 ** min(max(failures - 1, 0), 30))
-    # Equal jitter: boxes that lost the same broker do not all come back in the same instant.
-    return rng.uniform(max(min_s, hi / 2), hi)
 
 
 class Publisher:
@@ -206,8 +200,8 @@ class Publisher:
                 up_for_s = 0.0
             failures = 0 if up_for_s >= STABLE_AFTER_S else failures + 1
             if not self._stop.is_set():
-                delay = backoff_s(failures, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s,
-                                  self._rng)  # fmt: skip
+                delay = backoff_s(max(failures - 1, 0), min_s=self.cfg.reconnect_min_s,
+                                  max_s=self.cfg.reconnect_max_s, rng=self._rng)  # fmt: skip
                 log.debug("reconnecting to MQTT in %.2f s", delay)
                 self._stop.wait(delay)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from agent.config import CameraSection
 from agent.synthetic import SyntheticCapture
+from siaga.backoff import backoff_s
 
 log = logging.getLogger(__name__)
 # Consecutive unreadable frames after which the stream is considered broken and reopened.
@@ -57,12 +58,6 @@ class SourceStats:
     corrupt_frames: int = 0
     connected: bool = False
     finished: bool = False
-
-
-def backoff_delay(attempt: int, *, min_s: float, max_s: float, rng: random.Random) -> float:
-    """Exponential backoff capped at max_s, with full jitter over its upper half."""
-    base = min(max_s, min_s * (2 ** min(attempt, 30)))
-    return base / 2 + rng.random() * base / 2
 
 
 def open_capture(source: str, *, open_timeout_s: float, read_timeout_s: float) -> Capture:
@@ -203,7 +198,7 @@ class VideoSource:
         return cap
 
     def _wait_backoff(self, attempt: int, gen: int) -> int:
-        delay = backoff_delay(
+        delay = backoff_s(
             attempt,
             min_s=self.camera.reconnect_min_s,
             max_s=self.camera.reconnect_max_s,

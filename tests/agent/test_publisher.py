@@ -23,7 +23,8 @@ from pydantic import SecretStr
 
 from agent.config import MqttSection
 from agent.outbox import Outbox
-from agent.publisher import Publisher, backoff_s
+from agent.publisher import Publisher
+from siaga.backoff import backoff_s
 from siaga.wire import (
     OFFLINE,
     ONLINE,
@@ -105,7 +106,7 @@ def enqueue(pub: Publisher, ob: Outbox, n: int, pause_s: float = 0.0) -> list[in
 
 def test_backoff_grows_with_jitter_within_bounds() -> None:
     rng = random.Random(1)
-    delays = [[backoff_s(n, 1.0, 60.0, rng) for n in range(1, 12)] for _ in range(20)]
+    delays = [[backoff_s(n, min_s=1.0, max_s=60.0, rng=rng) for n in range(11)] for _ in range(20)]
     assert all(1.0 <= d <= 60.0 for row in delays for d in row)
     assert all(row[0] == 1.0 for row in delays)
     assert len({row[5] for row in delays}) > 10  # jittered, not one fixed value

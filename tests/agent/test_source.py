@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from agent.config import CameraSection
-from agent.source import VideoSource, backoff_delay, redact_url
+from agent.source import VideoSource, redact_url
+from siaga.backoff import backoff_s
 
 FRAME = np.zeros((48, 64, 3), np.uint8)
 
@@ -60,7 +61,7 @@ def camera(source: str = "rtsp://cam/1", **kw) -> CameraSection:
 
 def test_backoff_is_capped_and_jittered():
     rng = random.Random(1)
-    delays = [backoff_delay(a, min_s=1, max_s=60, rng=rng) for a in range(12)]
+    delays = [backoff_s(a, min_s=1, max_s=60, rng=rng) for a in range(12)]
     assert all(0.5 <= d <= 60 for d in delays)
     assert delays[0] <= 1 and max(delays[-3:]) > 30  # grows to the cap
     assert len({round(d, 6) for d in delays[-4:]}) == 4  # jitter: capped delays still differ
