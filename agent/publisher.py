@@ -20,7 +20,6 @@ import math
 import queue
 import random
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.config import MqttSection
 from agent.outbox import Outbox
 from siaga.backoff import backoff_s
+from siaga.mqtt import check_tls_files, configure_client
 from siaga.wire import OFFLINE, ONLINE, StatusMessage, availability_topic, status_topic
 
 log = logging.getLogger(__name__)
@@ -90,18 +90,6 @@ class PublisherStats:
     acked: int
     rejected: int
     last_error: str | None
-
-
-def check_tls_files(cfg: MqttSection) -> None:
-    """Fail early, naming the key, when a configured TLS file is missing."""
-    if not cfg.tls_enabled:
-        return
-    for key in ("ca_file", "cert_file", "key_file"):
-        path = getattr(cfg, key)
-        if path is not None and not path.is_file():
-            raise ValueError(f"mqtt.{key}: {path}: file not found")
-    if cfg.key_file is not None and cfg.cert_file is None:
-        raise ValueError("mqtt.key_file is set without mqtt.cert_file")
 
 
 class Publisher:
@@ -234,15 +222,7 @@ class Publisher:
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.agent_id,
             protocol=mqtt.MQTTv5, reconnect_on_failure=False,
         )  # fmt: skip
-        password = cfg.password.get_secret_value() if cfg.password is not None else None
-        c.username_pw_set(self.username, password)
-        if cfg.tls_enabled:
-            c.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                keyfile=str(cfg.key_file) if cfg.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )  # verification and host name checking stay on
+        configure_client(c, cfg, username=self.username)
         c.will_set(self.availability_topic, OFFLINE, qos=1, retain=True)
         c.max_inflight_messages_set(0)  # our own window limits what is in flight; paho never queues
         c.connect_timeout = CONNECT_TIMEOUT_S

@@ -28,7 +28,6 @@ import contextlib
 import logging
 import queue
 import socket
-import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -47,6 +46,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from central.config import CentralConfig
 from central.store import EXCERPT_BYTES, Availability, Reject, Status, Store, counts_row, excerpt
 from central.validate import Outcome, check
+from siaga.mqtt import check_tls_files, configure_client
 from siaga.wire import counts_subscription
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Collector:
         camera_kelurahan: Callable[[str, str], str | None] | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
-        _check_tls_files(cfg)
+        check_tls_files(cfg.mqtt)
         self.cfg, self.store, self.camera_kelurahan = cfg, store, camera_kelurahan
         self.session_expiry_s = session_expiry_s
         m = cfg.mqtt
@@ -244,13 +244,7 @@ class Collector:
         m = self.cfg.mqtt
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                         client_id=self.instance, protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
-        if m.username is not None:
-            c.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
-        if m.tls_enabled:
-            c.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
-                      certfile=str(m.cert_file) if m.cert_file else None,
-                      keyfile=str(m.key_file) if m.key_file else None,
-                      cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+        configure_client(c, m, username=m.username)
         # paho annotates ints but computes with floats; it doubles the delay up to the maximum.
         c.reconnect_delay_set(min_delay=m.reconnect_min_s, max_delay=m.reconnect_max_s)  # type: ignore[arg-type]
         c.on_connect, c.on_disconnect = self._on_connect, self._on_disconnect
@@ -461,14 +455,3 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
     return round(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))], 3)
-
-
-def _check_tls_files(cfg: CentralConfig) -> None:
-    """Fail early, naming the key, when a configured TLS file is missing."""
-    m = cfg.mqtt
-    if not m.tls_enabled:
-        return
-    for key in ("ca_file", "cert_file", "key_file"):
-        path = getattr(m, key)
-        if path is not None and not path.is_file():
-            raise ValueError(f"mqtt.{key}: {path}: file not found")

@@ -26,6 +26,7 @@ from central.config import CentralConfig, MqttSection
 from central.ingest import Collector
 from central.store import Store, make_engine, migrate
 from central.summaries import Summarizer, Summary, SummaryBoard
+from siaga.mqtt import configure_client
 from siaga.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,7 @@ class SummaryPublisher:
         self._topics: set[str] = set()
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
                         protocol=mqtt.MQTTv5)  # fmt: skip
-        if cfg.username is not None:
-            pw = cfg.password.get_secret_value() if cfg.password is not None else None
-            c.username_pw_set(cfg.username, pw)
-        if cfg.tls_enabled:
-            c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                      certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                      keyfile=str(cfg.key_file) if cfg.key_file else None)  # fmt: skip
+        configure_client(c, cfg, username=cfg.username)
         # paho annotates ints but computes with floats.
         c.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
         c.on_connect = self._on_connect
