@@ -10,15 +10,17 @@ import json
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent.config import Point
 from siaga.settings import ConfigError
 from siaga.wire import Ident
 
 CALIBRATION_SCHEMA: Final = "siaga.calibration/1"
+# Zone points are normalised to the frame (0..1), so one file fits any stream resolution.
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Polygon = Annotated[list[tuple[Unit, Unit]], Field(min_length=3)]
 
 
 class CalibrationFile(BaseModel):
@@ -32,21 +34,33 @@ class CalibrationFile(BaseModel):
     thresholds: dict[Literal["mask", "no_mask"], float] = Field(default_factory=dict)
     min_face_px: int | None = Field(default=None, ge=1, le=4096)
     max_face_px: int | None = Field(default=None, ge=1, le=8192)
-    include_zones: list[list[Point]] | None = None
-    exclude_zones: list[list[Point]] | None = None
+    include_zones: list[Polygon] | None = None
+    exclude_zones: list[Polygon] | None = None
     created_at: datetime | None = None
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _sizes_ordered(self) -> CalibrationFile:
+        lo, hi = self.min_face_px, self.max_face_px
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"min_face_px ({lo}) cannot exceed max_face_px ({hi})")
+        return self
 
     def threshold_ok(self) -> bool:
         """All thresholds lie in [0, 1]."""
         return all(0.0 <= v <= 1.0 for v in self.thresholds.values())
 
 
-def load_calibration(path: Path, *, camera_id: str) -> CalibrationFile:
-    """Read and validate a calibration file; errors name the file, key path and reason."""
+def load_calibration(path: Path, *, camera_id: str | None) -> CalibrationFile:
+    """Read and validate a calibration file; errors name the file, key path and reason.
+
+    `camera_id=None` skips the camera check (a technician validating a file on its own).
+    """
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"top level must be an object, not {type(data).__name__}")
     except FileNotFoundError:
         raise ConfigError(f"{path}: calibration file not found") from None
     except (OSError, ValueError) as exc:
@@ -59,7 +73,7 @@ def load_calibration(path: Path, *, camera_id: str) -> CalibrationFile:
             for e in exc.errors()
         )
         raise ConfigError(f"{path}: {reasons}") from None
-    if cal.camera_id != camera_id:
+    if camera_id is not None and cal.camera_id != camera_id:
         raise ConfigError(f"{path}: camera_id is {cal.camera_id!r}, expected {camera_id!r}")
     if not cal.threshold_ok():
         raise ConfigError(f"{path}: thresholds must lie between 0 and 1")

@@ -1,1 +1,1 @@
-"""Siaga calibration package."""
+"""Siaga calibration: technician tools that check, fit and write per-camera calibration files."""

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import cli as agent_cli
+from calibration import cli as calibration_cli
 from central import cli as central_cli
 from central import simulate
 from models import commands as model_commands
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     model_commands.register(sub)
     agent_cli.register(sub)
+    calibration_cli.register(sub)
     central_cli.register(sub)
     simulate.register(sub)
     demo.register(sub)
