@@ -355,3 +355,10 @@ def test_stop_is_bounded_with_the_database_down_and_the_queue_full(
     assert time.monotonic() - t0 < 4.0
     assert c.metrics()["acked"] == 0  # nothing was stored, so nothing was acknowledged
 
+
+
+def test_every_simulated_reject_reason_is_a_documented_reason():
+    from central.simulate import MALFORMED
+    from central.validate import REASONS
+
+    assert {reason for reason, _ in MALFORMED.values()} <= set(REASONS)
