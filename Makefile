@@ -10,10 +10,10 @@ OUT ?= out
 
 .PHONY: setup sysdeps demo test lint unit bench clean
 
-# Debian packages the integration tests and the demo use: a real broker, ffmpeg for RTSP/HTTP
-# test streams. Installed when missing and we are root (CI is); otherwise those tests skip.
-# command:package pairs.
-SYSDEPS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients ffmpeg:ffmpeg
+# Debian packages the integration tests and the demo use (command:package pairs): a real broker
+# and its clients, ffmpeg for RTSP/HTTP test streams, headless Chromium for the calibration page.
+# Installed when missing and we are root (CI is); otherwise the tests needing them skip.
+SYSDEPS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients ffmpeg:ffmpeg chromium:chromium chromedriver:chromium-driver
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

@@ -55,6 +55,15 @@ def register(sub: Any) -> None:
     pre.add_argument("--out", type=Path, default=Path("preview"), metavar="DIR")
     pre.set_defaults(func=run_preview_cmd)
 
+    srv = csub.add_parser("serve", help="local web page: draw zones, label faces, save the file")
+    srv.add_argument("--snapshot", type=Path, required=True, metavar="DIR_OR_IMAGE")
+    srv.add_argument("--camera", help="camera id the file is for (else typed on the page)")
+    srv.add_argument("--out", type=Path, default=None, metavar="FILE", help="default: CAMERA.json")
+    srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback only)")
+    srv.add_argument("--port", type=int, default=8765)
+    srv.add_argument("--model", default="siaga_facemask_v1")
+    srv.set_defaults(func=run_serve_cmd)
+
 
 def _err(msg: str) -> int:
     print(f"siaga calibrate: {msg}", file=sys.stderr)
@@ -178,3 +187,19 @@ def run_preview_cmd(args: argparse.Namespace) -> int:
     print("\n".join(render_windows(result)))
     print(f"annotated strip (faces pixelated, local only): {strip}")
     return 0
+
+
+def run_serve_cmd(args: argparse.Namespace) -> int:
+    """Serve the calibration page for a snapshot folder or image."""
+    from calibration.serve import run_serve
+    from models.registry import ModelError
+
+    try:
+        return run_serve(
+            args.snapshot, camera=args.camera, out=args.out, host=args.host, port=args.port,
+            model=args.model,
+        )  # fmt: skip
+    except ModelError as exc:
+        return _err(f"model: {exc}")
+    except OSError as exc:
+        return _err(str(exc))
