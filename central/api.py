@@ -24,6 +24,8 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select, t
 
 from central import schema
 from central.areas import CameraRegistry
+from central.civic.common import AreaCodes
+from central.civic.http import civic_router
 from central.summaries import SummaryBoard
 from siaga import __version__
 from siaga.wire import ID_PATTERN, KELURAHAN_PATTERN
@@ -52,6 +54,14 @@ class ApiContext:
     mqtt_connected: Callable[[], Mapping[str, bool]] = dict
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
     request_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def area_codes(engine: Engine) -> AreaCodes:
+    """The kota and kelurahan codes in the area registry, for checking civic rows."""
+    with engine.connect() as conn:
+        kel = frozenset(conn.execute(select(schema.kelurahan.c.code)).scalars())
+        kota = conn.execute(select(schema.kecamatan.c.kota_code).limit(1)).scalar()
+    return AreaCodes(kota=kota or "33.74", kelurahan=kel)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -93,6 +103,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     _health_routes(app, ctx)
     _summary_routes(app, ctx)
     _registry_routes(app, ctx)
+    # Institutions' input (pharmacies, hospitals, markets), each confined to its own records.
+    app.include_router(civic_router(ctx.engine, lambda: area_codes(ctx.engine)))
 
     @app.get("/windows", summary="Raw count windows by time range (JSON page or streamed CSV)")
     def windows(

@@ -8,11 +8,13 @@ description for queries.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -139,4 +141,131 @@ reject_totals = Table(
     Column("reason", String(64), primary_key=True),
     Column("count", BigInteger, nullable=False),
     Column("last_at", UtcDateTime(), nullable=False),
+)
+
+
+# ---- civic data modules (central/civic): one table each, keyed for idempotent re-imports ----
+
+
+def _civic(name: str, *columns: Column[Any]) -> Table:
+    """A civic table: its columns, then the schema version and who last wrote it, when."""
+    return Table(
+        name,
+        metadata,
+        *columns,
+        Column("schema_version", Integer, nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+        Column("updated_by", String(128), nullable=False),
+    )
+
+
+civic_cases = _civic(
+    "civic_cases",
+    Column("kelurahan_code", String(13), primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("residency", String(16), primary_key=True),  # resident / non_resident
+    Column("confirmed", Integer, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("recovered", Integer, nullable=False),
+    Column("deaths", Integer, nullable=False),
+    Column("suspect", Integer, nullable=False),
+    Column("probable", Integer, nullable=False),
+)
+
+civic_beds = _civic(
+    "civic_beds",
+    Column("hospital_id", String(64), primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("room_type", String(64), primary_key=True),
+    Column("hospital_name", String(128)),
+    Column("kelurahan_code", String(13), nullable=False),
+    Column("beds", Integer, nullable=False),
+    Column("used", Integer, nullable=False),
+    Column("used_suspect", Integer, nullable=False),
+    Column("used_confirmed", Integer, nullable=False),
+    Column("queue", Integer, nullable=False),
+    Column("prepare", Integer, nullable=False),
+    Column("free", Integer, nullable=False),
+)
+
+civic_pharmacy_stock = _civic(
+    "civic_pharmacy_stock",
+    Column("pharmacy_id", String(64), primary_key=True),
+    Column("item", String(32), primary_key=True),  # mask / hand_sanitizer
+    Column("pharmacy_name", String(128), nullable=False),
+    Column("kelurahan_code", String(13), nullable=False, index=True),
+    Column("lat", Float, nullable=False),
+    Column("lng", Float, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("as_of", UtcDateTime(), nullable=False),
+)
+
+civic_population = _civic(
+    "civic_population",
+    Column("kelurahan_code", String(13), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("population", Integer, nullable=False),
+)
+
+civic_entries = _civic(
+    "civic_entries",
+    Column("date", Date, primary_key=True),
+    Column("entry_point", String(64), primary_key=True),
+    Column("people", Integer, nullable=False),
+)
+
+civic_staples = _civic(
+    "civic_staples",
+    Column("market_id", String(64), primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("commodity", String(64), primary_key=True),
+    Column("market_name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # market / distributor
+    Column("kelurahan_code", String(13), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("price_idr", BigInteger, nullable=False),
+    Column("stock", Float, nullable=False),
+)
+
+civic_aid = _civic(
+    "civic_aid",
+    Column("date", Date, primary_key=True),
+    Column("direction", String(16), primary_key=True),  # received / distributed
+    Column("source", String(32), primary_key=True),
+    Column("area_code", String(13), primary_key=True),  # a kelurahan, or the kota for the city
+    Column("item", String(64), primary_key=True),
+    Column("unit", String(64), nullable=False),
+    Column("quantity", Float, nullable=False),
+)
+
+# One row per civic write that changed something: who, when, which record, old → new (JSON).
+civic_audit = Table(
+    "civic_audit",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("who", String(128), nullable=False),
+    Column("module", String(32), nullable=False),
+    Column("action", String(8), nullable=False),  # insert / update
+    Column("record_key", Text, nullable=False),
+    Column("old_json", Text),
+    Column("new_json", Text, nullable=False),
+    Index("ix_civic_audit_module_at", "module", "at"),
+)
+
+# Institutions that write civic records over HTTP: one token each, stored only as its SHA-256;
+# `modules` and `owner_ids` (JSON lists) bound what it may write (its hospital, pharmacy, market).
+civic_institutions = Table(
+    "civic_institutions",
+    metadata,
+    Column("institution_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("modules", Text, nullable=False),
+    Column("owner_ids", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
 )

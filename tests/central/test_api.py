@@ -215,3 +215,9 @@ def test_windows_csv(client):
     rest = client.get("/windows", params={"format": "csv", "cursor": r.headers["x-next-cursor"]})
     assert len(list(csv.DictReader(io.StringIO(rest.text)))) == 5
     assert "x-next-cursor" not in rest.headers
+
+
+def test_civic_input_is_served_and_needs_a_token(client: TestClient) -> None:
+    r = client.post("/civic/beds", json={"rows": []})
+    assert r.status_code == 401
+    assert "/civic/{module}" in client.get("/openapi.json").json()["paths"]
