@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from central import institution_cli
 from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_config
 from siaga.settings import ConfigError
 
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
                        help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
         a.set_defaults(func=func)
     _register_import(csub)
+    institution_cli.register(csub)
 
 
 def _register_import(csub: Any) -> None:

@@ -90,3 +90,23 @@ def test_unknown_module_is_an_argument_error(capsys: pytest.CaptureFixture[str])
         main(["central", "import", "weather", "x.csv"])
     assert exc.value.code == 2
     assert "invalid choice: 'weather'" in capsys.readouterr().err
+
+
+def test_institution_token_add_authenticate_revoke(tmp_path, capsys) -> None:
+    from central.civic.institutions import authenticate
+    from central.store import make_engine
+    from siaga.cli import main
+
+    db = str(tmp_path / "c.sqlite3")
+    args = ["central", "institution", "add", "rs-kariadi", "--name", "RSUP Kariadi",
+            "--module", "beds", "--owns", "rs-kariadi", "--db", db]  # fmt: skip
+    assert main(args) == 0
+    token = capsys.readouterr().out.strip()
+    engine = make_engine(f"sqlite:///{db}")
+    who = authenticate(engine, token)
+    assert who is not None and who.may_write("beds") and not who.may_write("pharmacy")
+    assert main(args) == 2  # the same id twice
+    assert "already exists" in capsys.readouterr().err
+    assert main(["central", "institution", "revoke", "rs-kariadi", "--db", db]) == 0
+    assert authenticate(engine, token) is None
+    assert main(["central", "institution", "revoke", "nobody", "--db", db]) == 2

@@ -1,0 +1,78 @@
+"""`siaga central institution add|revoke`: tokens for the civic input API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+
+def register(csub: Any) -> None:
+    """Add `siaga central institution …`."""
+    from central.civic import MODULES
+
+    p = csub.add_parser("institution", help="issue or revoke an institution's input token")
+    isub = p.add_subparsers(dest="institution_command", metavar="ACTION", required=True)
+    add = isub.add_parser("add", help="register an institution; prints its token once")
+    add.add_argument("institution_id")
+    add.add_argument("--name", required=True)
+    add.add_argument("--module", action="append", required=True, choices=sorted(MODULES),
+                     help="a module it may write (repeatable)")  # fmt: skip
+    add.add_argument("--owns", action="append", default=[], metavar="ID",
+                     help="hospital/pharmacy/market id it may write rows for")  # fmt: skip
+    rev = isub.add_parser("revoke", help="revoke an institution's token")
+    rev.add_argument("institution_id")
+    for a in (add, rev):
+        a.add_argument("--config", type=Path, default=None)
+        a.add_argument("--db", default=None, help="SQLite file path or database URL")
+    add.set_defaults(func=add_cmd)
+    rev.set_defaults(func=revoke_cmd)
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from central.cli import load
+    from central.store import make_engine, migrate
+
+    cfg = load(args)
+    if cfg is None:
+        return None
+    engine = make_engine(cfg.storage.url)
+    migrate(engine)
+    return engine
+
+
+def add_cmd(args: argparse.Namespace) -> int:
+    """Register an institution and print its token (stored only as a hash)."""
+    from central.civic.institutions import add_institution
+
+    engine = _engine(args)
+    if engine is None:
+        return 2
+    try:
+        token = add_institution(engine, args.institution_id, args.name, modules=args.module,
+                                owner_ids=args.owns)  # fmt: skip
+    except IntegrityError:
+        print(f"siaga central: institution {args.institution_id!r} already exists",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(token)
+    print(f"token for {args.institution_id}: shown once, stored only as its sha256",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def revoke_cmd(args: argparse.Namespace) -> int:
+    """Revoke a token; its holder gets 401 from then on."""
+    from central.civic.institutions import revoke_institution
+
+    engine = _engine(args)
+    if engine is None:
+        return 2
+    if not revoke_institution(engine, args.institution_id):
+        print(f"siaga central: no institution {args.institution_id!r}", file=sys.stderr)
+        return 2
+    print(f"revoked {args.institution_id}", file=sys.stderr)
+    return 0
