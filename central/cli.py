@@ -35,6 +35,55 @@ def register(sub: Any) -> None:
         a.set_defaults(func=func)
     _register_import(csub)
     institution_cli.register(csub)
+    _register_report(csub)
+
+
+def _register_report(csub: Any) -> None:
+    a = csub.add_parser("report", help="(re)build the daily report of one day: JSON, CSV, HTML")
+    a.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the report's day")
+    a.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: report.output_dir)")  # fmt: skip
+    a.add_argument("--config", type=Path, default=None,
+                   help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
+                   f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
+    a.add_argument("--db", default=None,
+                   help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
+    a.set_defaults(func=report_cmd)
+
+
+def report_cmd(args: argparse.Namespace) -> int:
+    """Build and write one day's report; 2 for bad arguments or config, 1 for failures."""
+    from datetime import date
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from central.report.run import make_report
+    from central.store import make_engine, migrate
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"siaga central: --date {args.date!r}: expected YYYY-MM-DD", file=sys.stderr)
+        return 2
+    cfg = load(args)
+    if cfg is None:
+        return 2
+    try:
+        engine = make_engine(cfg.storage.url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError subclasses
+        print(f"siaga central: storage.url: {exc}", file=sys.stderr)
+        return 2
+    try:
+        migrate(engine)
+        paths = make_report(engine, cfg, day, args.out)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"siaga central: report {day}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    for p in paths.values():
+        print(p)
+    return 0
 
 
 def _register_import(csub: Any) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from siaga.settings import BrokerSection, FileSettings, load_settings
@@ -72,12 +73,39 @@ class SummariesSection(_Section):
     timezone: str = "Asia/Jakarta"
 
 
+class RulesSection(_Section):
+    """Decision rules (central/rules): the rules file (None: embedded defaults), how often."""
+
+    enabled: bool = True
+    rules_file: Path | None = None
+    interval_s: float = Field(default=60.0, ge=1, le=86_400)
+
+
 class ApiSection(_Section):
     """The HTTP API."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ReportSection(_Section):
+    """The daily provincial report (central/report), written at hour:minute local time."""
+
+    output_dir: Path = Path("/var/lib/siaga-central/reports")
+    hour: int = Field(default=12, ge=0, le=23)
+    minute: int = Field(default=0, ge=0, le=59)
+    timezone: str = "Asia/Jakarta"
+    late_after_h: float = Field(default=36.0, gt=0, le=24 * 30)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
 
 
 class CentralConfig(FileSettings):
@@ -93,6 +121,8 @@ class CentralConfig(FileSettings):
     areas: AreasSection = AreasSection()
     summaries: SummariesSection = SummariesSection()
     api: ApiSection = ApiSection()
+    rules: RulesSection = RulesSection()
+    report: ReportSection = ReportSection()
 
 
 def load_config(path: Path | None) -> CentralConfig:

@@ -269,3 +269,23 @@ civic_institutions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+# Decision-rule alerts (central/rules): at most one open row per (rule, area_code); re-firing
+# updates it, a rule that no longer holds resolves it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("rule", String(64), nullable=False),
+    Column("area_code", String(80), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # open / resolved
+    Column("reason", Text, nullable=False),
+    Column("figures", Text, nullable=False),  # JSON
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+    Index("ix_alerts_state_rule_area", "state", "rule", "area_code"),
+)

@@ -24,6 +24,8 @@ from central.api import ApiContext, create_app
 from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
 from central.config import CentralConfig, MqttSection
 from central.ingest import Collector
+from central.report.run import ReportScheduler
+from central.rules import AlertEvent, RulesEngine, load_rules, mqtt_publisher
 from central.store import Store, make_engine, migrate
 from central.summaries import Summarizer, Summary, SummaryBoard
 from siaga.mqtt import configure_client
@@ -180,6 +182,14 @@ class CentralService:
         self._loop_mono = time.monotonic()
         self._summary_thread = threading.Thread(target=self._summary_loop, name="summaries",
                                                 daemon=True)  # fmt: skip
+        self.reports = ReportScheduler(self.engine, cfg)  # catch-up at start, then daily
+        # Decision rules (central/rules): a bad rules file stops start-up like a bad config.
+        self.rules: RulesEngine | None = None
+        if cfg.rules.enabled:
+            send = mqtt_publisher(self.publisher.client, cfg.mqtt.topic_prefix)
+            self.rules = RulesEngine(self.engine, load_rules(cfg.rules.rules_file),
+                                     lambda e: self.publisher.connected and send(e))  # fmt: skip
+        self._rules_thread = threading.Thread(target=self._rules_loop, name="rules", daemon=True)
 
     def _mqtt_connected(self) -> dict[str, bool]:
         return {"ingest": self.collector.connected, "summaries": self.publisher.connected}
@@ -215,6 +225,20 @@ class CentralService:
             next_at += interval
             next_at = max(next_at, time.monotonic())  # a slow pass delays, never bunches up
 
+    def rules_pass(self) -> list[AlertEvent]:
+        """Evaluate the decision rules once; store and publish what changed."""
+        if self.rules is None:
+            return []
+        try:
+            return self.rules.run()
+        except Exception:
+            log.exception("rules pass failed")
+            return []
+
+    def _rules_loop(self) -> None:
+        while not self._stop.wait(self.cfg.rules.interval_s):
+            self.rules_pass()
+
     def healthy(self) -> bool:
         """The summary loop is turning (a pass may take long on a big city: allow 2 min)."""
         limit = self.cfg.summaries.interval_s + 120.0
@@ -230,6 +254,9 @@ class CentralService:
         # The first pass waits briefly for the broker so that it is published, not skipped.
         self.publisher.wait_connected(2.0)
         self._summary_thread.start()
+        self.reports.start()
+        if self.rules is not None:
+            self._rules_thread.start()
         if self.api is not None:
             self.api.start()
             log.info("API on %s (docs: %s/docs)", self.api.url, self.api.url)
@@ -264,6 +291,7 @@ class CentralService:
         self.notify("STOPPING=1")
         self._stop.set()
         self.collector.stop(timeout_s=INGEST_STOP_S)
+        self.reports.stop(timeout_s=0.5)
         if self._summary_thread.is_alive():
             self._summary_thread.join(timeout=max(0.1, deadline - time.monotonic() - 3.0))
         left = deadline - time.monotonic()

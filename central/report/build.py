@@ -1,0 +1,273 @@
+"""One day's report: figures for the city and each kecamatan, each with source, as-of and lateness.
+
+The report for day D is cut off at D hour:minute local time (12:00 WIB by default):
+
+- mask compliance (source `counts`): count windows ending in (cut-off − 24 h, cut-off]; as-of is
+  the newest window_end used; the ratio has the same minimum of people seen as the summaries;
+- COVID cases (`cases`): per kelurahan and residency the newest row dated ≤ D (cumulative), summed;
+- isolation beds (`beds`): per hospital and room type the newest row dated ≤ D, summed;
+- pharmacy stock (`pharmacy`): quantity of masks and hand sanitizer as last written before the
+  cut-off, summed (the table keeps no history: a rebuilt past day lacks stock updated since);
+- people entering the city (`entries`, city only) and aid (`aid`, per item): rows dated D − 1,
+  the last full day before the cut-off.
+
+Civic figures' as-of is the newest updated_at of the rows used. A figure is late when it has no
+data or its as-of is more than late_after_h hours before the cut-off.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, func, select
+
+from central import schema
+from central.report.due import report_cutoff
+
+Value = int | float | None
+CITY_LEVEL = "kota"
+KECAMATAN_LEVEL = "kecamatan"
+CASE_FIELDS = ("confirmed", "active", "recovered", "deaths")
+RESIDENCIES = ("resident", "non_resident")
+STOCK_ITEMS = ("mask", "hand_sanitizer")
+AID_DIRECTIONS = ("received", "distributed")
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One number of the report for one area."""
+
+    area_code: str
+    area_name: str
+    level: str  # kota / kecamatan
+    figure: str
+    value: Value
+    unit: str
+    source: str  # `counts` or a civic module's name
+    as_of: datetime | None
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The daily report: its day, cut-off and every figure (city first, then kecamatan by code)."""
+
+    day: date
+    timezone: str
+    cutoff: datetime
+    generated_at: datetime
+    late_after_h: float
+    min_people_for_ratio: int
+    city_code: str
+    city_name: str
+    figures: list[Figure] = field(default_factory=list)
+
+    def get(self, area_code: str, figure: str) -> Figure:
+        """The figure named figure for area_code (KeyError when absent)."""
+        for f in self.figures:
+            if f.area_code == area_code and f.figure == figure:
+                return f
+        raise KeyError((area_code, figure))
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
+    a, b = _aware(a), _aware(b)
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+@dataclass(slots=True)
+class _Acc:
+    """Sums for one (area, group) with the newest timestamp of the rows summed."""
+
+    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    as_of: datetime | None = None
+    rows: int = 0
+
+    def add(self, as_of: datetime | None, **values: float) -> None:
+        for k, v in values.items():
+            self.sums[k] += v
+        self.as_of = _newest(self.as_of, as_of)
+        self.rows += 1
+
+
+class _Builder:
+    def __init__(self, kec_of: dict[str, str], city: str, cutoff: datetime, late_h: float) -> None:
+        self.kec_of = kec_of
+        self.city = city
+        self.limit = cutoff.astimezone(UTC) - timedelta(hours=late_h)
+        # (area code, group) -> accumulator
+        self.acc: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+
+    def areas_of(self, kelurahan: str | None) -> list[str]:
+        """The city, plus the kecamatan of kelurahan when known."""
+        kec = self.kec_of.get(kelurahan) if kelurahan else None
+        return [self.city] if kec is None else [self.city, kec]
+
+    def add(self, kelurahan: str | None, group: str, as_of: Any, **values: float) -> None:
+        for area in self.areas_of(kelurahan):
+            self.acc[(area, group)].add(_aware(as_of), **values)
+
+    def get(self, area: str, group: str) -> _Acc | None:
+        return self.acc.get((area, group))
+
+    def late(self, as_of: datetime | None) -> bool:
+        return as_of is None or as_of < self.limit
+
+
+def _num(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else round(v, 4)
+
+
+def build_report(
+    engine: Engine, day: date, tz: ZoneInfo, *, hour: int = 12, minute: int = 0,
+    late_after_h: float = 36.0, min_people_for_ratio: int = 20,
+    city_name: str = "Kota Semarang", now: datetime | None = None,
+) -> Report:  # fmt: skip
+    """Query every figure of day's report (see the module docstring for what each one means)."""
+    cutoff = report_cutoff(day, tz, hour, minute)
+    cut_utc = cutoff.astimezone(UTC)
+    with engine.connect() as conn:
+        kec_rows = conn.execute(
+            select(schema.kecamatan.c.code, schema.kecamatan.c.name, schema.kecamatan.c.kota_code)
+            .order_by(schema.kecamatan.c.code)
+        ).all()  # fmt: skip
+        kel_rows = conn.execute(
+            select(schema.kelurahan.c.code, schema.kelurahan.c.kecamatan_code)
+        ).all()
+        city = kec_rows[0].kota_code if kec_rows else "kota"
+        b = _Builder({r.code: r.kecamatan_code for r in kel_rows}, city, cutoff, late_after_h)
+
+        c = schema.counts.c
+        q = (
+            select(c.kelurahan_code, func.sum(c.people_seen), func.sum(c.masked),
+                   func.sum(c.unmasked), func.max(c.window_end))
+            .where(c.window_end > cut_utc - timedelta(hours=24), c.window_end <= cut_utc)
+            .group_by(c.kelurahan_code)
+        )  # fmt: skip
+        for kel, seen, masked, unmasked, newest in conn.execute(q):
+            b.add(kel, "counts", newest, people_seen=seen or 0, masked=masked or 0,
+                  unmasked=unmasked or 0)  # fmt: skip
+
+        # cases: per (kelurahan, residency) the newest date <= day
+        t = schema.civic_cases
+        latest = (
+            select(t.c.kelurahan_code, t.c.residency, func.max(t.c.date).label("d"))
+            .where(t.c.date <= day).group_by(t.c.kelurahan_code, t.c.residency).subquery()
+        )  # fmt: skip
+        q = select(t).join(latest, and_(
+            t.c.kelurahan_code == latest.c.kelurahan_code, t.c.residency == latest.c.residency,
+            t.c.date == latest.c.d))  # fmt: skip
+        for r in conn.execute(q).mappings():
+            b.add(r["kelurahan_code"], f"cases:{r['residency']}", r["updated_at"],
+                  **{k: r[k] for k in CASE_FIELDS})  # fmt: skip
+
+        t = schema.civic_beds
+        latest = (
+            select(t.c.hospital_id, t.c.room_type, func.max(t.c.date).label("d"))
+            .where(t.c.date <= day).group_by(t.c.hospital_id, t.c.room_type).subquery()
+        )  # fmt: skip
+        q = select(t).join(latest, and_(
+            t.c.hospital_id == latest.c.hospital_id, t.c.room_type == latest.c.room_type,
+            t.c.date == latest.c.d))  # fmt: skip
+        for r in conn.execute(q).mappings():
+            b.add(r["kelurahan_code"], "beds", r["updated_at"], beds=r["beds"], used=r["used"],
+                  free=r["free"])  # fmt: skip
+
+        t = schema.civic_pharmacy_stock
+        for r in conn.execute(select(t).where(t.c.updated_at <= cut_utc)).mappings():
+            b.add(r["kelurahan_code"], f"pharmacy:{r['item']}", r["updated_at"],
+                  quantity=r["quantity"])  # fmt: skip
+
+        flow_day = day - timedelta(days=1)
+        t = schema.civic_entries
+        for r in conn.execute(select(t).where(t.c.date == flow_day)).mappings():
+            b.add(None, "entries", r["updated_at"], people=r["people"])
+
+        t = schema.civic_aid
+        aid_items: set[tuple[str, str, str]] = set()
+        for r in conn.execute(select(t).where(t.c.date == flow_day)).mappings():
+            aid_items.add((r["direction"], r["item"], r["unit"]))
+            b.add(r["area_code"], f"aid:{r['direction']}:{r['item']}:{r['unit']}",
+                  r["updated_at"], quantity=r["quantity"])  # fmt: skip
+
+    report = Report(
+        day=day, timezone=str(tz), cutoff=cutoff,
+        generated_at=(now or datetime.now(UTC)).astimezone(UTC), late_after_h=late_after_h,
+        min_people_for_ratio=min_people_for_ratio, city_code=city, city_name=city_name,
+    )  # fmt: skip
+    areas = [(city, city_name, CITY_LEVEL)] + [(r.code, r.name, KECAMATAN_LEVEL) for r in kec_rows]
+    for code, name, level in areas:
+        report.figures.extend(_area_figures(b, code, name, level, min_people_for_ratio,
+                                            sorted(aid_items)))  # fmt: skip
+    return report
+
+
+def _area_figures(
+    b: _Builder, code: str, name: str, level: str, min_people: int,
+    aid_items: Iterable[tuple[str, str, str]],
+) -> list[Figure]:  # fmt: skip
+    out: list[Figure] = []
+
+    def fig(figure: str, value: Value, unit: str, source: str, acc: _Acc | None) -> None:
+        as_of = acc.as_of if acc else None
+        out.append(Figure(code, name, level, figure, value, unit, source, as_of, b.late(as_of)))
+
+    def val(acc: _Acc | None, key: str) -> int | float | None:
+        return None if acc is None else _num(acc.sums[key])
+
+    a = b.get(code, "counts")
+    for k in ("people_seen", "masked", "unmasked"):
+        fig(k, val(a, k) if a else 0, "people", "counts", a)
+    ratio: float | None = None
+    if a is not None:
+        judged = a.sums["masked"] + a.sums["unmasked"]
+        if a.sums["people_seen"] >= min_people and judged > 0:
+            ratio = round(a.sums["masked"] / judged, 4)
+    fig("mask_compliance", ratio, "ratio", "counts", a)
+
+    for res in RESIDENCIES:
+        a = b.get(code, f"cases:{res}")
+        for k in CASE_FIELDS:
+            fig(f"cases_{res}_{k}", val(a, k), "people", "cases", a)
+
+    a = b.get(code, "beds")
+    fig("beds_total", val(a, "beds"), "beds", "beds", a)
+    fig("beds_used", val(a, "used"), "beds", "beds", a)
+    fig("beds_free", val(a, "free"), "beds", "beds", a)
+    occ = None
+    if a is not None and a.sums["beds"] > 0:
+        occ = round(100.0 * a.sums["used"] / a.sums["beds"], 1)
+    fig("beds_occupancy_pct", occ, "%", "beds", a)
+
+    for item in STOCK_ITEMS:
+        a = b.get(code, f"pharmacy:{item}")
+        fig(f"pharmacy_{item}_stock", val(a, "quantity"), "units", "pharmacy", a)
+
+    if level == CITY_LEVEL:
+        a = b.get(code, "entries")
+        fig("people_entering", val(a, "people"), "people", "entries", a)
+
+    items = list(aid_items)
+    for direction in AID_DIRECTIONS:
+        mine = [(i, u) for d, i, u in items if d == direction]
+        if not mine:
+            fig(f"aid_{direction}", None, "", "aid", None)
+        for item, unit in mine:
+            a = b.get(code, f"aid:{direction}:{item}:{unit}")
+            fig(f"aid_{direction}:{item}", val(a, "quantity"), unit, "aid", a)
+    return out

@@ -1,0 +1,60 @@
+"""Which daily reports are due: the newest cut-off passed, and any missed since the last one."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+MAX_CATCH_UP_DAYS = 7
+_NAME = re.compile(r"^siaga-report-(\d{4}-\d{2}-\d{2})\.json$")
+
+
+def report_cutoff(day: date, tz: ZoneInfo, hour: int = 12, minute: int = 0) -> datetime:
+    """The report's cut-off: day at hour:minute local time (aware)."""
+    return datetime.combine(day, dtime(hour, minute), tzinfo=tz)
+
+
+def written_days(out_dir: Path) -> set[date]:
+    """Days whose report is in out_dir (its JSON file, written last, marks it complete)."""
+    if not out_dir.is_dir():
+        return set()
+    days: set[date] = set()
+    for p in out_dir.iterdir():
+        m = _NAME.match(p.name)
+        if m:
+            try:
+                days.add(date.fromisoformat(m.group(1)))
+            except ValueError:
+                continue
+    return days
+
+
+def due_reports(
+    out_dir: Path, now: datetime, tz: ZoneInfo, hour: int = 12, minute: int = 0,
+    *, max_days: int = MAX_CATCH_UP_DAYS,
+) -> list[date]:  # fmt: skip
+    """Days (oldest first) whose cut-off has passed and whose report is missing.
+
+    The newest due day is today once now is at or past today's cut-off, else yesterday. Days
+    after the newest report already written are due, at most max_days of them (a longer outage
+    is not replayed in full); with no report written at all only the newest day is due.
+    """
+    local = now.astimezone(tz)
+    newest = local.date()
+    if local < report_cutoff(newest, tz, hour, minute):
+        newest -= timedelta(days=1)
+    written = {d for d in written_days(out_dir) if d <= newest}
+    if not written:
+        return [newest]
+    last = max(written)
+    first = max(last + timedelta(days=1), newest - timedelta(days=max_days - 1))
+    out: list[date] = []
+    d = first
+    while d <= newest:
+        if d not in written:
+            out.append(d)
+        d += timedelta(days=1)
+    return out

@@ -1,0 +1,105 @@
+"""Build and write reports from the configuration: one day, or every day due (catch-up)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from central.config import CentralConfig
+from central.report.build import build_report
+from central.report.due import due_reports
+from central.report.writers import write_report
+
+log = logging.getLogger(__name__)
+
+
+def make_report(
+    engine: Engine, cfg: CentralConfig, day: date, out_dir: Path | None = None,
+    now: datetime | None = None,
+) -> dict[str, Path]:  # fmt: skip
+    """Build day's report with cfg's settings and write its files; returns their paths."""
+    r = cfg.report
+    report = build_report(
+        engine, day, ZoneInfo(r.timezone), hour=r.hour, minute=r.minute,
+        late_after_h=r.late_after_h, min_people_for_ratio=cfg.summaries.min_people_for_ratio,
+        now=now,
+    )  # fmt: skip
+    return write_report(report, out_dir or r.output_dir)
+
+
+def run_due(engine: Engine, cfg: CentralConfig, now: datetime | None = None) -> list[date]:
+    """Write every due report (oldest first); a failing day is logged and the rest go on."""
+    now = now or datetime.now(UTC)
+    r = cfg.report
+    done: list[date] = []
+    for day in due_reports(r.output_dir, now, ZoneInfo(r.timezone), r.hour, r.minute):
+        try:
+            make_report(engine, cfg, day, now=now)
+        except Exception:  # a report must never take the collector down
+            log.exception("daily report %s failed", day)
+            continue
+        log.info("daily report %s written to %s", day, r.output_dir)
+        done.append(day)
+    return done
+
+
+class ReportScheduler:
+    """Writes due reports in a thread: once at start (catch-up), then at each cut-off.
+
+    It looks every check_s seconds (a directory listing; a report is built only when due), and
+    waits retry_s after a failure. It writes nothing while the output folder's parent is missing
+    (systemd's StateDirectory makes /var/lib/siaga-central; a development run has none).
+    """
+
+    def __init__(self, engine: Engine, cfg: CentralConfig, *, check_s: float = 60.0,
+                 retry_s: float = 600.0) -> None:  # fmt: skip
+        self.engine = engine
+        self.cfg = cfg
+        self.check_s = check_s
+        self.retry_s = retry_s
+        self.written: list[date] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reports", daemon=True)
+        self._warned = False
+
+    def run_once(self, now: datetime | None = None) -> bool:
+        """Write what is due now; False when something failed or the folder is unusable."""
+        parent = self.cfg.report.output_dir.parent
+        if not parent.is_dir():
+            if not self._warned:
+                log.warning("daily reports off: %s does not exist", parent)
+                self._warned = True
+            return True
+        due = due_reports(self.cfg.report.output_dir, now or datetime.now(UTC),
+                          ZoneInfo(self.cfg.report.timezone), self.cfg.report.hour,
+                          self.cfg.report.minute)  # fmt: skip
+        if not due:
+            return True
+        done = run_due(self.engine, self.cfg, now)
+        self.written.extend(done)
+        return len(done) == len(due)
+
+    def _loop(self) -> None:
+        wait = 0.0
+        while not self._stop.wait(wait):
+            try:
+                ok = self.run_once()
+            except Exception:  # never let the thread die
+                log.exception("daily report check failed")
+                ok = False
+            wait = self.check_s if ok else self.retry_s
+
+    def start(self) -> None:
+        """Start the thread (its first check runs at once)."""
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop the thread; a report being written is finished in the background."""
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout_s)

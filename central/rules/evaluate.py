@@ -1,0 +1,162 @@
+"""Pure evaluation: figures + rules + now → the alerts that hold now (no I/O)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from central.rules.gather import Figures, KelurahanFigures
+from central.rules.model import LowComplianceRule, Rules, Severity
+
+CITY: Final = "city"
+ACTIONS: Final = {
+    "low_compliance": "mask enforcement operation",
+    "mask_stock": "distribute masks",
+    "bed_occupancy": "prepare isolation beds",
+    "ppkm_level": "apply PPKM measures",
+}
+EARTH_RADIUS_KM: Final = 6371.0088
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDecision:
+    """One rule firing for one area, with the reason and the figures behind it."""
+
+    rule: str
+    area_code: str
+    severity: Severity
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def action(self) -> str:
+        return ACTIONS[self.rule]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rule, self.area_code
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (lng, lat) points."""
+    lng1, lat1, lng2, lat2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, h)))
+
+
+def compliance_of(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
+    """masked / judged over the window, or None when too few people or too short a window."""
+    judged = k.masked + k.unmasked
+    if k.people_seen < rule.min_people or judged == 0 or k.window_min < rule.window_min:
+        return None
+    return k.masked / judged
+
+
+def _low(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
+    c = compliance_of(k, rule)
+    return c if c is not None and c < rule.threshold else None
+
+
+def _compliance_figures(k: KelurahanFigures, c: float) -> dict[str, Any]:
+    return {"compliance": round(c, 4), "people_seen": k.people_seen, "masked": k.masked,
+            "unmasked": k.unmasked, "window_min": k.window_min}  # fmt: skip
+
+
+def ppkm_level(rate: float, bounds: tuple[float, float, float]) -> int:
+    """1 below the first bound, 2 from it, 3 from the second, 4 above the third."""
+    a, b, c = bounds
+    return 4 if rate > c else 3 if rate >= b else 2 if rate >= a else 1
+
+
+def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecision]:
+    """Every alert that holds now, sorted by (rule, area)."""
+    out: list[AlertDecision] = []
+    lc, ms = rules.low_compliance, rules.mask_stock
+    low = {code: c for code, k in figures.kelurahan.items() if (c := _low(k, lc)) is not None}
+    if lc.enabled:
+        for code, c in low.items():
+            k = figures.kelurahan[code]
+            rising = (
+                k.cases_week is not None
+                and k.cases_prev_week is not None
+                and k.cases_week > k.cases_prev_week
+            )
+            if lc.require_rising_cases and not rising:
+                continue
+            figs = _compliance_figures(k, c) | {
+                "cases_week": k.cases_week, "cases_prev_week": k.cases_prev_week,
+                "threshold": lc.threshold,
+            }  # fmt: skip
+            reason = (
+                f"mask compliance {c:.0%} < {lc.threshold:.0%} over {k.window_min:g} min "
+                f"({k.people_seen} people)"
+            )
+            if rising:
+                reason += f"; weekly cases rising {k.cases_prev_week} → {k.cases_week}"
+            out.append(AlertDecision("low_compliance", code, lc.severity, reason, figs))
+    if ms.enabled:
+        for code, c in low.items():
+            k = figures.kelurahan[code]
+            near = []
+            for p in figures.pharmacies:
+                if p.quantity >= ms.low_stock:
+                    continue
+                d = distance_km(k.centroid, (p.lng, p.lat)) if k.centroid else None
+                if p.kelurahan_code == code or (d is not None and d <= ms.radius_km):
+                    near.append({"pharmacy_id": p.pharmacy_id, "name": p.name,
+                                 "kelurahan_code": p.kelurahan_code, "quantity": p.quantity,
+                                 "distance_km": None if d is None else round(d, 3)})  # fmt: skip
+            if near:
+                figs = _compliance_figures(k, c) | {
+                    "low_stock": ms.low_stock, "radius_km": ms.radius_km, "pharmacies": near,
+                }  # fmt: skip
+                reason = (
+                    f"mask compliance {c:.0%} and {len(near)} pharmacies within "
+                    f"{ms.radius_km:g} km with fewer than {ms.low_stock} masks"
+                )
+                out.append(AlertDecision("mask_stock", code, ms.severity, reason, figs))
+    bo = rules.bed_occupancy
+    if bo.enabled and figures.beds:
+
+        def beds(area: str, label: str, n: int, used: int) -> None:
+            occ = used / n
+            sev: Severity | None = (
+                "critical" if occ > bo.critical else "warn" if occ > bo.warn else None
+            )
+            if sev is not None:
+                limit = bo.critical if sev == "critical" else bo.warn
+                reason = f"{label} isolation beds {occ:.0%} occupied ({used}/{n}) > {limit:.0%}"
+                figs = {"beds": n, "used": used, "occupancy": round(occ, 4),
+                        "warn": bo.warn, "critical": bo.critical}  # fmt: skip
+                out.append(AlertDecision("bed_occupancy", area, sev, reason, figs))
+
+        total = sum(b.beds for b in figures.beds)
+        if total > 0:
+            beds(CITY, "city", total, sum(b.used for b in figures.beds))
+        for b in figures.beds:
+            if b.beds >= bo.min_beds:
+                beds(f"hospital/{b.hospital_id}", b.name, b.beds, b.used)
+    pp = rules.ppkm
+    if pp.enabled:
+        cases: dict[str, int] = defaultdict(int)
+        pop: dict[str, int] = defaultdict(int)
+        for k in figures.kelurahan.values():
+            if k.cases_week is not None and k.population:
+                cases[k.kecamatan_code] += k.cases_week
+                pop[k.kecamatan_code] += k.population
+        for kec in sorted(pop):
+            rate = cases[kec] / pop[kec] * 100_000
+            level = ppkm_level(rate, pp.bounds)
+            if level >= pp.alert_level:
+                sev: Severity = "critical" if level >= pp.critical_level else "warn"
+                reason = f"PPKM level {level}: {rate:.1f} weekly cases per 100,000"
+                figs = {"level": level, "rate_per_100k": round(rate, 2), "cases_week": cases[kec],
+                        "population": pop[kec], "bounds": list(pp.bounds)}  # fmt: skip
+                out.append(AlertDecision("ppkm_level", kec, sev, reason, figs))
+    return sorted(out, key=lambda d: d.key)

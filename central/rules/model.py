@@ -1,0 +1,103 @@
+"""The rules file: one table per rule, pydantic-validated, unknown keys rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from siaga.settings import ConfigError, format_errors, read_toml
+
+Severity = Literal["info", "warn", "critical"]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+class LowComplianceRule(_Rule):
+    """Low mask compliance in a kelurahan whose weekly cases rise → mask enforcement."""
+
+    threshold: float = Field(default=0.70, gt=0, le=1)  # compliance below this is low
+    window_min: int = Field(default=20, ge=1, le=1440)
+    min_people: int = Field(default=20, ge=1, le=1_000_000)
+    require_rising_cases: bool = True  # this week's new cases > the week before's
+    severity: Severity = "warn"
+
+
+class MaskStockRule(_Rule):
+    """Low mask stock at pharmacies in or near a low-compliance kelurahan → distribute masks."""
+
+    low_stock: int = Field(default=50, ge=0)  # mask quantity below this is low
+    radius_km: float = Field(default=2.0, ge=0, le=100)  # from the kelurahan's centroid
+    severity: Severity = "warn"
+
+
+class BedOccupancyRule(_Rule):
+    """Isolation-bed occupancy (used / beds), city-wide and per hospital."""
+
+    warn: float = Field(default=0.60, gt=0, le=1)  # occupancy above this: warn
+    critical: float = Field(default=0.80, gt=0, le=1)  # above this: critical
+    min_beds: int = Field(default=1, ge=1)  # hospitals with fewer beds are not judged alone
+    max_age_days: int = Field(default=3, ge=0, le=60)  # newest report per hospital, this fresh
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BedOccupancyRule:
+        if self.critical <= self.warn:
+            raise ValueError("critical must be above warn")
+        return self
+
+
+class PpkmRule(_Rule):
+    """Weekly new cases per 100,000 per kecamatan → PPKM-style level 1–4."""
+
+    # level 2 from the first bound, 3 from the second, 4 above the third (README: 20/50/150)
+    bounds: tuple[float, float, float] = (20.0, 50.0, 150.0)
+    alert_level: int = Field(default=3, ge=1, le=4)
+    critical_level: int = Field(default=4, ge=1, le=4)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PpkmRule:
+        a, b, c = self.bounds
+        if not 0 <= a < b < c:
+            raise ValueError("bounds must be increasing and non-negative")
+        return self
+
+
+class Rules(BaseModel):
+    """All rules (each table optional: missing ones take the embedded defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "Asia/Jakarta"  # whose calendar days the weekly case figures use
+    low_compliance: LowComplianceRule = LowComplianceRule()
+    mask_stock: MaskStockRule = MaskStockRule()
+    bed_occupancy: BedOccupancyRule = BedOccupancyRule()
+    ppkm: PpkmRule = PpkmRule()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+DEFAULT_RULES = Rules()
+
+
+def load_rules(path: Path | None) -> Rules:
+    """The rules file (None: embedded defaults); errors name the file, key and reason."""
+    if path is None:
+        return DEFAULT_RULES
+    raw = read_toml(path)
+    try:
+        return Rules.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(str(path), exc)) from None
