@@ -9,11 +9,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from central import institution_cli
 from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_config
 from siaga.settings import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ def report_cmd(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from central.report.run import make_report
-    from central.store import make_engine, migrate
+    from central.store import migrate
 
     try:
         day = date.fromisoformat(args.date)
@@ -68,10 +71,8 @@ def report_cmd(args: argparse.Namespace) -> int:
     cfg = load(args)
     if cfg is None:
         return 2
-    try:
-        engine = make_engine(cfg.storage.url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError subclasses
-        print(f"siaga central: storage.url: {exc}", file=sys.stderr)
+    engine = open_engine(cfg)
+    if engine is None:
         return 2
     try:
         migrate(engine)
@@ -118,6 +119,17 @@ def config_path(arg: Path | None) -> Path | None:
 def database_url(db: str) -> str:
     """A URL as given, or a SQLite URL for a file path."""
     return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+
+
+def open_engine(cfg: CentralConfig) -> Engine | None:
+    """The configured database engine, or None after printing why the URL is unusable."""
+    from central.store import make_engine
+
+    try:
+        return make_engine(cfg.storage.url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError subclasses
+        print(f"siaga central: storage.url: {exc}", file=sys.stderr)
+        return None
 
 
 def load(args: argparse.Namespace) -> CentralConfig | None:
@@ -202,7 +214,7 @@ def import_civic(args: argparse.Namespace) -> int:
     from central.civic import MODULES
     from central.civic.common import AreaCodes
     from central.civic.importer import FileError, ImportRowsError, import_file
-    from central.store import make_engine, migrate
+    from central.store import migrate
 
     cfg = load(args)
     if cfg is None:
@@ -214,10 +226,8 @@ def import_civic(args: argparse.Namespace) -> int:
         print(f"siaga central: cannot check area codes: {exc}", file=sys.stderr)
         return 2
     codes = AreaCodes(kota=areas.kota_code, kelurahan=frozenset(areas.kelurahan))
-    try:
-        engine = make_engine(cfg.storage.url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError subclasses
-        print(f"siaga central: storage.url: {exc}", file=sys.stderr)
+    engine = open_engine(cfg)
+    if engine is None:
         return 2
     try:
         migrate(engine)

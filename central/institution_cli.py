@@ -33,14 +33,13 @@ def register(csub: Any) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from central.cli import load
-    from central.store import make_engine, migrate
+    from central.cli import load, open_engine
+    from central.store import migrate
 
     cfg = load(args)
-    if cfg is None:
-        return None
-    engine = make_engine(cfg.storage.url)
-    migrate(engine)
+    engine = None if cfg is None else open_engine(cfg)
+    if engine is not None:
+        migrate(engine)
     return engine
 
 
