@@ -30,15 +30,20 @@ def register(sub: Any) -> None:
         ("check-config", check_config, "validate config, area and camera files; run nothing"),
     ):
         a = csub.add_parser(name, help=text)
-        a.add_argument("--config", type=Path, default=None,
-                       help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
-                       f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
-        a.add_argument("--db", default=None,
-                       help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
+        config_args(a)
         a.set_defaults(func=func)
     _register_import(csub)
     institution_cli.register(csub)
     _register_report(csub)
+
+
+def config_args(a: argparse.ArgumentParser) -> None:
+    """--config and --db, as every `siaga central` action takes them."""
+    a.add_argument("--config", type=Path, default=None,
+                   help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
+                   f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
+    a.add_argument("--db", default=None,
+                   help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
 
 
 def _register_report(csub: Any) -> None:
@@ -46,11 +51,7 @@ def _register_report(csub: Any) -> None:
     a.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the report's day")
     a.add_argument("--out", type=Path, default=None,
                    help="output folder (default: report.output_dir)")  # fmt: skip
-    a.add_argument("--config", type=Path, default=None,
-                   help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
-                   f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
-    a.add_argument("--db", default=None,
-                   help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
+    config_args(a)
     a.set_defaults(func=report_cmd)
 
 
@@ -98,11 +99,7 @@ def _register_import(csub: Any) -> None:
     a.add_argument("module", choices=sorted(MODULES), metavar="MODULE",
                    help=f"one of: {', '.join(MODULES)}")  # fmt: skip
     a.add_argument("file", type=Path, metavar="FILE", help=".csv (header row) or .json (list)")
-    a.add_argument("--config", type=Path, default=None,
-                   help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
-                   f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
-    a.add_argument("--db", default=None,
-                   help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
+    config_args(a)
     a.set_defaults(func=import_civic)
 
 

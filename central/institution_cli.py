@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 def register(csub: Any) -> None:
     """Add `siaga central institution …`."""
     from central.civic import MODULES
+    from central.cli import config_args
 
     p = csub.add_parser("institution", help="issue or revoke an institution's input token")
     isub = p.add_subparsers(dest="institution_command", metavar="ACTION", required=True)
@@ -26,8 +26,7 @@ def register(csub: Any) -> None:
     rev = isub.add_parser("revoke", help="revoke an institution's token")
     rev.add_argument("institution_id")
     for a in (add, rev):
-        a.add_argument("--config", type=Path, default=None)
-        a.add_argument("--db", default=None, help="SQLite file path or database URL")
+        config_args(a)
     add.set_defaults(func=add_cmd)
     rev.set_defaults(func=revoke_cmd)
 

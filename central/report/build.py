@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, Select, Table, and_, func, select
 
 from central import schema
 from central.report.due import report_cutoff
@@ -129,6 +129,15 @@ class _Builder:
         return as_of is None or as_of < self.limit
 
 
+def newest_rows(t: Table, keys: tuple[str, ...], day: date) -> Select[Any]:
+    """Rows of a dated civic table: per key, the newest one dated on or before `day`."""
+    cols = [t.c[k] for k in keys]
+    latest = select(*cols, func.max(t.c.date).label("d")).where(t.c.date <= day).group_by(*cols)
+    sub = latest.subquery()
+    match = [t.c[k] == sub.c[k] for k in keys]
+    return select(t).join(sub, and_(*match, t.c.date == sub.c.d))
+
+
 def _num(v: float) -> int | float:
     return int(v) if float(v).is_integer() else round(v, 4)
 
@@ -164,26 +173,12 @@ def build_report(
                   unmasked=unmasked or 0)  # fmt: skip
 
         # cases: per (kelurahan, residency) the newest date <= day
-        t = schema.civic_cases
-        latest = (
-            select(t.c.kelurahan_code, t.c.residency, func.max(t.c.date).label("d"))
-            .where(t.c.date <= day).group_by(t.c.kelurahan_code, t.c.residency).subquery()
-        )  # fmt: skip
-        q = select(t).join(latest, and_(
-            t.c.kelurahan_code == latest.c.kelurahan_code, t.c.residency == latest.c.residency,
-            t.c.date == latest.c.d))  # fmt: skip
+        q = newest_rows(schema.civic_cases, ("kelurahan_code", "residency"), day)
         for r in conn.execute(q).mappings():
             b.add(r["kelurahan_code"], f"cases:{r['residency']}", r["updated_at"],
                   **{k: r[k] for k in CASE_FIELDS})  # fmt: skip
 
-        t = schema.civic_beds
-        latest = (
-            select(t.c.hospital_id, t.c.room_type, func.max(t.c.date).label("d"))
-            .where(t.c.date <= day).group_by(t.c.hospital_id, t.c.room_type).subquery()
-        )  # fmt: skip
-        q = select(t).join(latest, and_(
-            t.c.hospital_id == latest.c.hospital_id, t.c.room_type == latest.c.room_type,
-            t.c.date == latest.c.d))  # fmt: skip
+        q = newest_rows(schema.civic_beds, ("hospital_id", "room_type"), day)
         for r in conn.execute(q).mappings():
             b.add(r["kelurahan_code"], "beds", r["updated_at"], beds=r["beds"], used=r["used"],
                   free=r["free"])  # fmt: skip
