@@ -7,12 +7,21 @@ thresholds produced each figure.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from siaga.settings import ConfigError
 from siaga.wire import Ident
@@ -20,7 +29,33 @@ from siaga.wire import Ident
 CALIBRATION_SCHEMA: Final = "siaga.calibration/1"
 # Zone points are normalised to the frame (0..1), so one file fits any stream resolution.
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-Polygon = Annotated[list[tuple[Unit, Unit]], Field(min_length=3)]
+
+
+def _plain_number(v: object) -> object:
+    # JSON true/false would otherwise pass as 1.0/0.0, and NaN fails every comparison.
+    if isinstance(v, bool):
+        raise ValueError("must be a number between 0 and 1, not true/false")
+    if isinstance(v, float) and math.isnan(v):
+        raise ValueError("must be a number between 0 and 1, not NaN")
+    if isinstance(v, int | float) and not 0.0 <= v <= 1.0:
+        raise ValueError(f"must be between 0 and 1, got {v}")
+    return v
+
+
+def _has_area(poly: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    # A zone whose points lie on one line contains nothing: every face would silently drop.
+    area2 = sum(
+        x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(poly, poly[1:] + poly[:1], strict=True)
+    )
+    if abs(area2) < 1e-9:
+        raise ValueError("the zone has no area (its points lie on one line)")
+    return poly
+
+
+Threshold = Annotated[
+    float, BeforeValidator(_plain_number), Field(ge=0.0, le=1.0, allow_inf_nan=False)
+]
+Polygon = Annotated[list[tuple[Unit, Unit]], Field(min_length=3), AfterValidator(_has_area)]
 
 
 class CalibrationFile(BaseModel):
@@ -31,7 +66,7 @@ class CalibrationFile(BaseModel):
     schema_: Literal["siaga.calibration/1"] = Field(default=CALIBRATION_SCHEMA, alias="schema")
     version: str = Field(min_length=1, max_length=64)
     camera_id: Ident
-    thresholds: dict[Literal["mask", "no_mask"], float] = Field(default_factory=dict)
+    thresholds: dict[Literal["mask", "no_mask"], Threshold] = Field(default_factory=dict)
     min_face_px: int | None = Field(default=None, ge=1, le=4096)
     max_face_px: int | None = Field(default=None, ge=1, le=8192)
     include_zones: list[Polygon] | None = None

@@ -40,6 +40,13 @@ def register(sub: Any) -> None:
     fit.add_argument("--best-f1", action="store_true", help="maximise F1 instead")
     fit.set_defaults(func=run_fit_cmd)
 
+    ev = csub.add_parser(
+        "evaluate-fit",
+        help="measure fitting on andrewmvd: fit on half of split_val, score the rest",
+    )
+    evaluate_fit_arguments(ev)
+    ev.set_defaults(func=run_evaluate_fit_cmd)
+
     rep = csub.add_parser("report", help="is this view good enough to judge masks?")
     rep.add_argument("--video", type=Path, required=True)
     rep.add_argument("--model", default=None, help="default: the shipped model")
@@ -63,6 +70,25 @@ def register(sub: Any) -> None:
     srv.add_argument("--port", type=int, default=8765)
     srv.add_argument("--model", default="siaga_facemask_v1")
     srv.set_defaults(func=run_serve_cmd)
+
+
+def evaluate_fit_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `siaga calibrate evaluate-fit` (here, so that `siaga` starts light)."""
+    p.add_argument("--model", default=None, help="default: the shipped model")
+    p.add_argument("--target", type=float, default=0.9, help="target precision (0.9)")
+    p.add_argument("--mode", choices=("precision", "f1"), default="precision")
+    p.add_argument("--splits", type=int, default=50, help="random halvings (50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--min-face-px", type=float, default=None, help="default: the report's unreliable size"
+    )
+    p.add_argument("--json", type=Path, default=None, metavar="FILE")
+    p.add_argument(
+        "--no-test",
+        dest="test",
+        action="store_false",
+        help="skip the split_val -> split_test check",
+    )
 
 
 def _err(msg: str) -> int:
@@ -125,14 +151,21 @@ def run_fit_cmd(args: argparse.Namespace) -> int:
         return _err(str(exc))
     except (OSError, ValueError, ConfigError) as exc:
         return _err(str(exc))
-    for cls, f in fits.items():
-        met = "" if f.target_met else "  (target precision NOT reached)"
-        print(
-            f"{cls}: threshold {f.threshold:.2f}, expected precision {f.precision:.2f}, "
-            f"recall {f.recall:.2f} of labelled faces, from {f.labels_used} labels{met}"
-        )
+    for f in fits.values():
+        print(f.describe())
     print(f"wrote {args.out}")
     return 0
+
+
+def run_evaluate_fit_cmd(args: argparse.Namespace) -> int:
+    """Fitted vs default thresholds on held-out halves of andrewmvd split_val."""
+    from calibration.evaluate_fit import run
+    from models.registry import ModelError
+
+    try:
+        return run(args)
+    except ModelError as exc:
+        return _err(f"model: {exc}")
 
 
 def run_report_cmd(args: argparse.Namespace) -> int:
@@ -191,7 +224,7 @@ def run_preview_cmd(args: argparse.Namespace) -> int:
 
 def run_serve_cmd(args: argparse.Namespace) -> int:
     """Serve the calibration page for a snapshot folder or image."""
-    from calibration.serve import run_serve
+    from calibration.serve_http import run_serve
     from models.registry import ModelError
 
     try:

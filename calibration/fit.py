@@ -1,14 +1,27 @@
 """Per-class threshold fitting from a technician's labels (pure: plain values in and out).
 
 Each label is one detection the model made at a low floor (score, predicted class) with the
-human's verdict: mask, no_mask or not_a_face. For each predicted class the fit picks the lowest
-threshold that reaches a target precision (the most faces counted at that precision), or the
-threshold with the best F1. Recall here is over the faces the technician labelled (faces the
-model never found at the floor cannot be labelled), unless the caller passes the true total.
+human's verdict on the face it marks: mask, no_mask or not_a_face. The agent keeps a detection
+of class c when its score reaches c's threshold (agent/filters.py), independently of the other
+class, so each class is fitted on its own detections:
+
+- precision mode (default): among the thresholds whose precision on the labels reaches the
+  target, the one with the best F1 (ties: the lower, which counts more faces). That lowers the
+  threshold below the model default when the default is stricter than the target needs and
+  the recall gained outweighs the precision given up, and raises it when the default is too
+  loose. When no threshold reaches the target, the fit says so (target_met False), keeps the
+  best-F1 threshold and reports the best precision the labels allow (reachable_precision).
+- f1 mode: the threshold with the best F1 (ties: the lower).
+
+Precision of class c = labelled c among the detections kept as c; recall = kept-and-labelled c
+over the faces labelled c (faces the model never found at the floor cannot be labelled, so
+this recall is an upper bound unless the caller passes the true total). Every figure comes with
+how many labels it rests on and a Wilson 95% interval for the precision.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -20,6 +33,10 @@ VERDICTS: Final = ("mask", "no_mask", "not_a_face")
 DEFAULT_TARGET_PRECISION: Final = 0.9
 # Below this many labelled detections of a class, a fitted threshold is mostly noise.
 MIN_LABELS_PER_CLASS: Final = 30
+# reachable_precision is the best precision over thresholds keeping at least this many.
+MIN_SUPPORT: Final = 10
+# Two-sided 95% normal quantile for the Wilson interval.
+Z95: Final = 1.959964
 Mode = Literal["precision", "f1"]
 
 
@@ -42,6 +59,16 @@ class Label:
             raise ValueError(f"truth must be one of {VERDICTS}, got {self.truth!r}")
 
 
+def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion hits/n; (0, 1) when n is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 @dataclass(frozen=True)
 class ClassFit:
     """The fitted threshold of one class and what to expect from it."""
@@ -53,19 +80,57 @@ class ClassFit:
     f1: float
     labels_used: int
     positives: int
+    kept: int
     target_met: bool
+    reachable_precision: float
+    target_precision: float = DEFAULT_TARGET_PRECISION
+
+    @property
+    def precision_interval(self) -> tuple[float, float]:
+        """Wilson 95% interval of the precision, from the `kept` labelled detections."""
+        return wilson_interval(round(self.precision * self.kept), self.kept)
+
+    @property
+    def confident(self) -> bool:
+        """The target is met with 95% confidence (the interval's low end reaches it)."""
+        return self.target_met and self.precision_interval[0] >= self.target_precision
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready figures, rounded."""
+        lo, hi = self.precision_interval
         return {
             "threshold": round(self.threshold, 4),
             "precision": round(self.precision, 4),
+            "precision_95": [round(lo, 4), round(hi, 4)],
             "recall": round(self.recall, 4),
             "f1": round(self.f1, 4),
             "labels_used": self.labels_used,
             "positives": self.positives,
+            "kept": self.kept,
             "target_met": self.target_met,
+            "confident": self.confident,
+            "reachable_precision": round(self.reachable_precision, 4),
         }
+
+    def describe(self) -> str:
+        """One line for a technician."""
+        lo, hi = self.precision_interval
+        line = (
+            f"{self.label}: threshold {self.threshold:.2f}, expected precision "
+            f"{self.precision:.2f} (95% {lo:.2f}-{hi:.2f}), recall {self.recall:.2f} of "
+            f"labelled faces, from {self.labels_used} labels ({self.positives} {self.label})"
+        )
+        if not self.target_met:
+            line += (
+                f"  (target precision {self.target_precision:.2f} NOT reachable on these "
+                f"labels: best {self.reachable_precision:.2f}; threshold set for best F1)"
+            )
+        elif not self.confident:
+            line += (
+                f"  (target {self.target_precision:.2f} met on these labels but not with 95% "
+                f"confidence: label more {self.label} faces)"
+            )
+        return line
 
 
 @dataclass(frozen=True)
@@ -81,11 +146,6 @@ class Scores:
 def f1_of(precision: float, recall: float) -> float:
     """Harmonic mean; 0 when both are 0."""
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-
-
-def f1_standard_error(f1: float, positives: int) -> float:
-    """Binomial standard error of an F1 estimated on `positives` true faces."""
-    return float(np.sqrt(max(f1 * (1 - f1), 0.0) / max(positives, 1)))
 
 
 def _class_arrays(labels: Sequence[Label], cls: str) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +187,12 @@ def check_enough(labels: Sequence[Label], *, min_per_class: int = MIN_LABELS_PER
         raise NotEnoughLabels("too few labels to fit thresholds: " + "; ".join(short))
 
 
+def _best(values: np.ndarray, allowed: np.ndarray) -> int:
+    """Index of the largest value among `allowed`; ties go to the deepest (lowest threshold)."""
+    masked = np.where(allowed, values, -np.inf)
+    return int(np.flatnonzero(masked == masked.max())[-1])
+
+
 def fit_class(
     labels: Sequence[Label],
     cls: str,
@@ -148,18 +214,11 @@ def fit_class(
     )
     # Only cut between distinct scores: a threshold keeps every detection scoring at least it.
     cut = np.r_[scores[1:] != scores[:-1], True]
-    if mode == "precision":
-        ok = cut & (precision >= target_precision)
-        # The deepest cut meeting the target keeps the most faces at that precision; when no
-        # cut meets it, fall back to the best F1 and say so (target_met=False).
-        i = int(np.flatnonzero(ok)[-1]) if ok.any() else int(np.argmax(np.where(cut, f1, -1.0)))
-        met = bool(ok.any())
-    else:
-        # One-standard-error rule: on a few dozen positives the exact F1 argmax is noise, so
-        # take the deepest cut (most faces counted) whose F1 is within one SE of the best.
-        best = float(np.max(np.where(cut, f1, -1.0)))
-        i = int(np.flatnonzero(cut & (f1 >= best - f1_standard_error(best, positives)))[-1])
-        met = bool(precision[i] >= target_precision)
+    ok = cut & (precision >= target_precision - 1e-12)
+    supported = cut & (kept >= min(MIN_SUPPORT, len(scores)))
+    reachable = float(np.max(np.where(supported, precision, 0.0)))
+    met = bool(ok.any())
+    i = _best(f1, ok) if mode == "precision" and met else _best(f1, cut)
     return ClassFit(
         label=cls,
         threshold=float(scores[i]),
@@ -168,7 +227,10 @@ def fit_class(
         f1=float(f1[i]),
         labels_used=len(scores),
         positives=positives,
-        target_met=met,
+        kept=int(kept[i]),
+        target_met=bool(precision[i] >= target_precision - 1e-12),
+        reachable_precision=max(reachable, float(precision[i])),
+        target_precision=target_precision,
     )
 
 

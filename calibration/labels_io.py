@@ -36,6 +36,7 @@ def calibration_data(
     """The calibration file's content for fitted thresholds (zones and sizes left to config)."""
     summary = ", ".join(
         f"{c} p={f.precision:.2f} r={f.recall:.2f} on {f.labels_used} labels"
+        + ("" if f.target_met else " (target precision not reachable)")
         for c, f in fits.items()
     )
     return {

@@ -9,12 +9,10 @@ runs on an edge install without the central extras.
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +29,7 @@ from calibration.fit import (
     NotEnoughLabels,
     fit_thresholds,
 )
+from calibration.label_store import StoredLabel, attach, labels_path, read_store, write_store
 from calibration.labels_io import write_calibration
 from calibration.report import UNRELIABLE_FACE_PX
 from models.adapters import Adapter
@@ -42,11 +41,6 @@ IMAGE_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".bmp")
 # can only choose thresholds among scores it has labels for.
 LABEL_FLOOR: Final = 0.2
 MAX_BODY: Final = 1 << 20
-_STATIC_TYPES: Final = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
 
 
 class BadRequest(ValueError):
@@ -86,6 +80,9 @@ class ServeState:
     model_name: str
     model_conf: float
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Labels of earlier sessions: on a current face, and those whose face is not here.
+    placed: dict[tuple[int, int], str] = field(default_factory=dict)
+    carried: list[StoredLabel] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -112,7 +109,27 @@ class ServeState:
                 for box, s, lab in zip(dets.boxes, dets.scores, dets.labels, strict=True)
             ]
             snaps.append(Snapshot(path, w, h, bytes(buf), faces))
-        return cls(snaps, camera_id, out, detector.spec.name, float(detector.spec.conf_threshold))
+        state = cls(snaps, camera_id, out, detector.spec.name, float(detector.spec.conf_threshold))
+        state.reload_labels()
+        return state
+
+    def labels_file(self, camera_id: str | None = None) -> Path | None:
+        """Where labels are kept: beside the calibration file (None while it is unknown)."""
+        camera = camera_id or self.camera_id
+        out = self.out or (Path(f"{camera}.json") if camera else None)
+        return None if out is None else labels_path(out)
+
+    def reload_labels(self) -> None:
+        """Read the labels an earlier session saved and put them back on their faces."""
+        path = self.labels_file()
+        if path is None:
+            return
+        try:
+            stored = read_store(path)
+        except ValueError as exc:
+            raise OSError(f"cannot reload earlier labels: {exc}") from None
+        images = [(s.path.name, s.faces) for s in self.snapshots]
+        self.placed, self.carried = attach(stored, images)
 
     def snapshot_json(self) -> dict[str, Any]:
         """GET /api/snapshot."""
@@ -135,8 +152,43 @@ class ServeState:
         return {
             "floor": LABEL_FLOOR,
             "model_conf": self.model_conf,
-            "images": [{"index": i, "faces": s.faces} for i, s in enumerate(self.snapshots)],
+            "images": [
+                {
+                    "index": i,
+                    "faces": [
+                        f | {"truth": self.placed.get((i, j))} for j, f in enumerate(s.faces)
+                    ],
+                }
+                for i, s in enumerate(self.snapshots)
+            ],
+            "carried_labels": len(self.carried),
         }
+
+    def store_labels(self, body: Any) -> dict[str, Any]:
+        """POST /api/labels: keep the labels given so far (no calibration file written)."""
+        if not isinstance(body, dict) or set(body) - {"camera_id", "labels"}:
+            raise BadRequest('the body must be {"camera_id"?, "labels": [...]}')
+        camera_id = self._camera(body)
+        given = self._labels(body.get("labels", []))
+        path = self.labels_file(camera_id)
+        assert path is not None  # a camera id is known here
+        with self.lock:
+            self._keep(path, given)
+        return {"labels_path": str(path.resolve()), "labels": len(given),
+                "carried_labels": len(self.carried)}  # fmt: skip
+
+    def _keep(self, path: Path, given: list[tuple[int, int, StoredLabel]]) -> None:
+        """Write the session's labels plus the carried ones; remember them (lock held)."""
+        write_store(path, [s for _, _, s in given] + self.carried)
+        self.placed = {(i, j): s.label.truth for i, j, s in given}
+
+    def _camera(self, body: dict[str, Any]) -> str:
+        camera_id = body.get("camera_id") or self.camera_id
+        if not camera_id:
+            raise BadRequest("camera_id is required (or start the server with --camera)")
+        if self.camera_id is not None and camera_id != self.camera_id:
+            raise BadRequest(f"camera_id must be {self.camera_id!r} (given with --camera)")
+        return str(camera_id)
 
     def save(self, body: Any) -> dict[str, Any]:
         """POST /api/save: validate, fit if there are enough labels, write the file."""
@@ -147,12 +199,10 @@ class ServeState:
         unknown = sorted(set(body) - known)
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
-        camera_id = body.get("camera_id") or self.camera_id
-        if not camera_id:
-            raise BadRequest("camera_id is required (or start the server with --camera)")
-        if self.camera_id is not None and camera_id != self.camera_id:
-            raise BadRequest(f"camera_id must be {self.camera_id!r} (given with --camera)")
-        labels = self._labels(body.get("labels", []))
+        camera_id = self._camera(body)
+        given = self._labels(body.get("labels", []))
+        # Labels of earlier sessions on other snapshots count too.
+        labels = [s.label for _, _, s in given] + [s.label for s in self.carried]
         data: dict[str, Any] = {
             "schema": CALIBRATION_SCHEMA,
             "version": body.get("version"),
@@ -176,6 +226,7 @@ class ServeState:
             data["thresholds"] = {c: round(f.threshold, 4) for c, f in fitted.items()}
             fit_msg = "fitted: " + ", ".join(
                 f"{c} p={f.precision:.2f} r={f.recall:.2f} on {f.labels_used} labels"
+                + ("" if f.target_met else " (target precision not reachable)")
                 for c, f in fitted.items()
             )
         notes = str(body.get("notes") or "")
@@ -186,20 +237,14 @@ class ServeState:
         except ValidationError as exc:
             raise BadRequest(_reasons(exc)) from None
         out = self.out or Path(f"{camera_id}.json")
+        store = labels_path(out)
         with self.lock:
             write_calibration(out, data)
-            labels_path = out.with_name(out.name + ".labels.jsonl")
-            labels_path.write_text(
-                "".join(
-                    json.dumps({"score": lab.score, "predicted": lab.predicted, "truth": lab.truth})
-                    + "\n"
-                    for lab in labels
-                ),
-                encoding="utf-8",
-            )
+            self._keep(store, given)
         return {
             "path": str(out.resolve()),
-            "labels_path": str(labels_path.resolve()),
+            "labels_path": str(store.resolve()),
+            "carried_labels": len(self.carried),
             "written": data,
             "fitted": fits is not None,
             "fit": {c: f.as_dict() for c, f in fits.items()} if fits else None,
@@ -208,11 +253,11 @@ class ServeState:
             "message": fit_msg,
         }
 
-    def _labels(self, raw: Any) -> list[Label]:
-        """[{"image", "face", "truth"}] → Labels with the server's own score and prediction."""
+    def _labels(self, raw: Any) -> list[tuple[int, int, StoredLabel]]:
+        """[{"image", "face", "truth"}] → labels with the server's own score, class and box."""
         if not isinstance(raw, list):
             raise BadRequest("labels must be a list")
-        out: list[Label] = []
+        out: list[tuple[int, int, StoredLabel]] = []
         seen: set[tuple[int, int]] = set()
         for n, item in enumerate(raw):
             if not isinstance(item, dict):
@@ -229,7 +274,10 @@ class ServeState:
                 raise BadRequest(f"labels[{n}]: face {face} of image {image} labelled twice")
             seen.add((image, face))
             f = faces[face]
-            out.append(Label(float(f["score"]), str(f["predicted"]), str(truth)))
+            label = Label(float(f["score"]), str(f["predicted"]), str(truth))
+            x1, y1, x2, y2 = (float(v) for v in f["box"])
+            stored = StoredLabel(label, self.snapshots[image].path.name, (x1, y1, x2, y2))
+            out.append((image, face, stored))
         return out
 
 
@@ -255,106 +303,3 @@ def _reasons(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
     )
-
-
-def make_handler(state: ServeState) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to one ServeState."""
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "siaga-calibrate"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # quiet: the technician watches the page, not the terminal
-
-        def _send(self, status: int, body: bytes, ctype: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            # The page may load only what this server serves.
-            self.send_header(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' blob:; connect-src 'self'",
-            )
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: int, obj: Mapping[str, Any]) -> None:
-            self._send(status, json.dumps(obj).encode(), "application/json")
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/":
-                path = "/index.html"
-            if path == "/api/snapshot":
-                self._json(200, state.snapshot_json())
-            elif path == "/api/faces":
-                self._json(200, state.faces_json())
-            elif path.startswith("/api/image/"):
-                tail = path.removeprefix("/api/image/")
-                if tail.isdigit() and int(tail) < len(state.snapshots):
-                    self._send(200, state.snapshots[int(tail)].jpeg, "image/jpeg")
-                else:
-                    self._json(404, {"error": f"no image {tail!r}"})
-            elif path.count("/") == 1 and Path(path).suffix in _STATIC_TYPES:
-                file = STATIC / path.lstrip("/")
-                if file.is_file():
-                    self._send(200, file.read_bytes(), _STATIC_TYPES[file.suffix])
-                else:
-                    self._json(404, {"error": "not found"})
-            else:
-                self._json(404, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] != "/api/save":
-                self._json(404, {"error": "not found"})
-                return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                if not 0 < length <= MAX_BODY:
-                    raise BadRequest(f"a JSON body of 1 to {MAX_BODY} bytes is required")
-                try:
-                    body = json.loads(self.rfile.read(length))
-                except ValueError as exc:
-                    raise BadRequest(f"the body is not JSON: {exc}") from None
-                result = state.save(body)
-            except BadRequest as exc:
-                self._json(400, {"error": str(exc)})
-                return
-            except OSError as exc:
-                self._json(500, {"error": f"cannot write the file: {exc}"})
-                return
-            self._json(200, result)
-
-    return Handler
-
-
-def make_server(
-    state: ServeState, host: str = "127.0.0.1", port: int = 8765
-) -> ThreadingHTTPServer:
-    """A bound (not yet serving) HTTP server for the page; port 0 picks a free one."""
-    server = ThreadingHTTPServer((host, port), make_handler(state))
-    server.daemon_threads = True
-    return server
-
-
-def run_serve(
-    snapshot: Path, *, camera: str | None, out: Path | None, host: str, port: int, model: str
-) -> int:
-    """`siaga calibrate serve`: load the model and images, serve the page until Ctrl-C."""
-    from models.detector import load_detector
-
-    images = snapshot_images(snapshot)
-    state = ServeState.build(images, load_detector(model), camera_id=camera, out=out)
-    server = make_server(state, host, port)
-    url = f"http://{host}:{server.server_address[1]}/"
-    print(f"calibration page: {url}  ({len(images)} image(s), model {model})")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print("warning: not bound to loopback; faces are visible to anyone who can reach it")
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0

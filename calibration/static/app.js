@@ -7,7 +7,7 @@ const SNAP_PX = 8; // a point this close to the image edge snaps onto it
 
 const st = {
   info: null, faces: [], cur: 0, img: null, scale: 1, mode: "label",
-  labels: new Map(), include: [], exclude: [], pending: [],
+  labels: new Map(), include: [], exclude: [], pending: [], carried: 0, stored: "",
 };
 const $ = (id) => document.getElementById(id);
 const canvas = $("view");
@@ -133,6 +133,8 @@ function updateStatus() {
     .map(([c, n]) => `${need - n} more ${c}`);
   $("status").textContent =
     `Labelled (by model class): mask ${byPred.mask}, no_mask ${byPred.no_mask}. ` +
+    (st.carried ? `Plus ${st.carried} label(s) from earlier sessions on other snapshots (used by the fit). ` : "") +
+    (st.stored ? `${st.stored} ` : "") +
     (short.length ? `Thresholds are fitted from ${need} per class: ${short.join(", ")} needed; ` +
       "until then the model default is kept." : "Enough labels: thresholds will be fitted on save.") +
     ` Zones: ${st.include.length} include, ${st.exclude.length} exclude.`;
@@ -160,6 +162,7 @@ canvas.addEventListener("click", (ev) => {
     const key = `${st.cur}:${best}`;
     const next = CYCLE[(CYCLE.indexOf(st.labels.get(key) || null) + 1) % CYCLE.length];
     if (next) st.labels.set(key, next); else st.labels.delete(key);
+    storeLabels();
   } else {
     const round = (v) => Math.round(v * 10000) / 10000;
     st.pending.push([round(x / canvas.width), round(y / canvas.height)]);
@@ -197,6 +200,26 @@ function showResult(state, text) {
   $("result").textContent = text;
 }
 
+// Every label change is kept on the box at once, so a later session starts where this one ended.
+let storing = Promise.resolve();
+function storeLabels() {
+  const camera = $("camera").value.trim();
+  if (!camera) { st.stored = "Labels are kept once a camera id is set."; updateStatus(); return; }
+  const body = JSON.stringify({ camera_id: camera, labels: labelList() });
+  storing = storing.then(async () => {
+    try {
+      const r = await fetch("/api/labels", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body,
+      });
+      const out = await r.json();
+      st.stored = r.ok ? `Labels kept in ${out.labels_path}.` : `Labels NOT kept: ${out.error}`;
+    } catch (err) {
+      st.stored = `Labels NOT kept: ${err}`;
+    }
+    updateStatus();
+  });
+}
+
 $("save").addEventListener("click", async () => {
   if (st.pending.length) {
     showResult("error", 'An unfinished zone: press "Close zone" or "Clear zones" first.');
@@ -228,6 +251,10 @@ async function main() {
   st.info = await getJSON("/api/snapshot");
   const faces = await getJSON("/api/faces");
   st.faces = faces.images.map((im) => im.faces);
+  st.carried = faces.carried_labels || 0;
+  faces.images.forEach((im) => im.faces.forEach((f, j) => {
+    if (f.truth) st.labels.set(`${im.index}:${j}`, f.truth);
+  }));
   $("model").textContent = `model ${st.info.model}, default threshold ${st.info.model_conf}; faces shown from score ${faces.floor}`;
   $("camera").value = st.info.camera_id || "";
   if (st.info.camera_id) $("camera").readOnly = true;

@@ -19,7 +19,8 @@ import pytest
 
 from agent.config import CameraSection
 from agent.service import camera_setup
-from calibration.serve import ServeState, make_server
+from calibration.serve import ServeState
+from calibration.serve_http import make_server
 from models.detector import load_detector
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,6 +104,10 @@ def test_draw_label_save_then_agent_filters(driver: Any, served: tuple[str, Path
     cx, cy = ((left["box"][0] + left["box"][2]) / 2, (left["box"][1] + left["box"][3]) / 2)
     driver.find_element(By.ID, "mode-label").click()
     click_at(cx * scale, cy * scale)
+    # The label is kept on the box at once, before any save.
+    status = driver.find_element(By.ID, "status")
+    wait.until(lambda d: "Labels kept in" in status.text or "NOT kept" in status.text)
+    assert "Labels kept in" in status.text, status.text
     min_px = driver.find_element(By.ID, "min-px")
     min_px.clear()
     min_px.send_keys("16")
@@ -115,6 +120,13 @@ def test_draw_label_save_then_agent_filters(driver: Any, served: tuple[str, Path
 
     labels = (out.parent / (out.name + ".labels.jsonl")).read_text().splitlines()
     assert [json.loads(x)["truth"] for x in labels] == ["mask"]
+
+    # Reopening the page shows the label on its face again.
+    driver.refresh()
+    canvas = driver.find_element(By.ID, "view")
+    wait.until(lambda d: canvas.get_attribute("data-ready") == "0")
+    kept = driver.execute_script("return JSON.stringify([...st.labels.entries()]);")
+    assert json.loads(kept) == [[f"0:{faces.index(left)}", "mask"]]
 
     # The agent loads the file and its filter keeps the left face, drops those on the right.
     detector = load_detector()

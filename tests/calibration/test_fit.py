@@ -12,10 +12,10 @@ from calibration.fit import (
     Label,
     NotEnoughLabels,
     evaluate,
-    f1_standard_error,
     fit_class,
     fit_thresholds,
     score_at,
+    wilson_interval,
 )
 from siaga.cli import main
 
@@ -31,40 +31,67 @@ def ladder(cls: str, pattern: str, *, top: float = 0.99, step: float = 0.01) -> 
 PATTERN = "TTTTTTTTTT" + "TFTTTTTTTF" + "TFTFTFFTFF" + "FFFFFFFFFF"
 
 
-@pytest.mark.parametrize(
-    ("target", "threshold", "met"),
-    [
-        (1.0, 0.89, True),  # the 11 hits before the first false positive
-        (0.9, 0.79, True),  # 19 hits of 21 kept = 0.905; one lower is 19 of 22
-        (0.8, 0.74, True),  # 21 of 26 = 0.808
-        (0.5, 0.60, True),  # everything: 22 of 40 = 0.55
-    ],
-)
-def test_precision_mode_picks_the_deepest_cut_meeting_the_target(
-    target: float, threshold: float, met: bool
+def brute_force(labels: list[Label], cls: str, target: float | None) -> float:
+    """The threshold with the best F1 (ties: the lower) among those reaching `target`."""
+    cuts = sorted({lab.score for lab in labels if lab.predicted == cls})
+    ok = [t for t in cuts if target is None or score_at(labels, cls, t).precision >= target]
+    return max(ok, key=lambda t: (round(score_at(labels, cls, t).f1, 12), -t))
+
+
+@pytest.mark.parametrize("target", [1.0, 0.9, 0.8, 0.5])
+def test_precision_mode_takes_the_best_f1_among_thresholds_reaching_the_target(
+    target: float,
 ) -> None:
     labels = ladder("mask", PATTERN)
     fit = fit_class(labels, "mask", target_precision=target)
-    assert fit.target_met is met
+    assert fit.target_met
     assert fit.precision >= target
-    assert fit.threshold == pytest.approx(threshold)
-    # Nothing lower would also meet the target.
-    lower = [lab.score for lab in labels if lab.score < fit.threshold]
-    assert all(score_at(labels, "mask", s).precision < target for s in lower)
+    assert fit.threshold == pytest.approx(brute_force(labels, "mask", target))
+    assert score_at(labels, "mask", fit.threshold).f1 == pytest.approx(fit.f1)
+
+
+def test_precision_mode_examples_by_hand() -> None:
+    labels = ladder("mask", PATTERN)
+    # 1.0: the 11 hits before the first false positive (F1 of 11 of 22 hits).
+    assert fit_class(labels, "mask", target_precision=1.0).threshold == pytest.approx(0.89)
+    # 0.9: 19 of 21 kept (0.905, F1 0.884) at 0.79 beats 18 of 19 (F1 0.878) at 0.81.
+    assert fit_class(labels, "mask", target_precision=0.9).threshold == pytest.approx(0.79)
+    # 0.8: 21 of 25 (0.84, F1 0.894) at 0.75, not the deepest 21 of 26 (0.808, F1 0.875).
+    assert fit_class(labels, "mask", target_precision=0.8).threshold == pytest.approx(0.75)
+
+
+def test_precision_mode_lowers_a_strict_default_when_recall_pays() -> None:
+    # Every detection down to 0.5 is a hit, then a clean tail: the best F1 at precision ≥ 0.9
+    # keeps going below the model default of 0.4 while precision holds.
+    labels = ladder("mask", "T" * 60 + "F", top=0.9)  # 0.90 … 0.31, then one F at 0.30
+    fit = fit_class(labels, "mask", target_precision=0.9)
+    assert fit.threshold == pytest.approx(0.31) and fit.recall == 1.0
 
 
 def test_precision_mode_unreachable_target_falls_back_and_says_so() -> None:
-    labels = ladder("no_mask", "FTFTFTFT")
+    labels = ladder("no_mask", "FTFTFTFTFTFTFT")
     fit = fit_class(labels, "no_mask", target_precision=0.9)
     assert not fit.target_met and fit.precision < 0.9
+    # It says which precision the labels do allow (over ≥ 10 kept: 5 of 10 at best).
+    assert fit.reachable_precision == pytest.approx(max(fit.precision, 0.5))
+    assert "NOT reachable" in fit.describe()
 
 
-def test_f1_mode_takes_deepest_cut_within_one_standard_error() -> None:
+def test_f1_mode_takes_the_best_f1() -> None:
     labels = ladder("mask", PATTERN)
     fit = fit_class(labels, "mask", mode="f1")
-    best = max(score_at(labels, "mask", lab.score).f1 for lab in labels)
-    assert fit.f1 >= best - f1_standard_error(best, fit.positives)
-    assert fit.threshold < 0.9  # it does not stop at the sure hits alone
+    assert fit.threshold == pytest.approx(brute_force(labels, "mask", None))
+    assert fit.f1 == pytest.approx(max(score_at(labels, "mask", lab.score).f1 for lab in labels))
+
+
+@pytest.mark.parametrize(
+    ("hits", "n", "low", "high"),
+    [(9, 10, 0.5958, 0.9821), (45, 50, 0.7864, 0.9565), (0, 5, 0.0, 0.4345)],
+)
+def test_wilson_interval(hits: int, n: int, low: float, high: float) -> None:
+    lo, hi = wilson_interval(hits, n)
+    assert (lo, hi) == pytest.approx((low, high), abs=1e-3)
+    assert lo <= hits / n <= hi
 
 
 def test_recall_counts_faces_the_model_called_the_other_class() -> None:
@@ -111,7 +138,16 @@ def test_fit_command_writes_a_file_the_agent_loads(
     assert main([*argv, "--out", str(out)]) == 0
     cal = load_calibration(out, camera_id="cam1")
     assert cal.version == "v7" and cal.thresholds == {"mask": 0.79, "no_mask": 0.79}
-    assert "expected precision 0.90" in capsys.readouterr().out
+    assert "expected precision 0.90 (95% " in capsys.readouterr().out
     f.write_text(f.read_text().splitlines()[0] + "\n")
     assert main([*argv, "--out", str(tmp_path / "x.json")]) == 2
     assert "need 30" in capsys.readouterr().err
+
+
+def test_confidence_needs_enough_labels() -> None:
+    # 20 of 20 right: precision 1.0, but the Wilson 95% low end (0.84) is under 0.9.
+    few = fit_class(ladder("mask", "T" * 20 + "F" * 5), "mask", target_precision=0.9)
+    assert few.target_met and few.precision == 1.0 and not few.confident
+    assert "not with 95% confidence" in few.describe()
+    many = fit_class(ladder("mask", "T" * 60 + "F" * 5, step=0.005), "mask", target_precision=0.9)
+    assert many.confident and many.precision_interval[0] >= 0.9

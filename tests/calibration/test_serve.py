@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import urllib.error
@@ -14,7 +15,10 @@ import pytest
 
 from agent.calibration_file import load_calibration
 from calibration.fit import MIN_LABELS_PER_CLASS
-from calibration.serve import ServeState, make_server, snapshot_images
+from calibration.label_store import labels_path
+from calibration.labels_io import read_labels
+from calibration.serve import ServeState, snapshot_images
+from calibration.serve_http import make_server
 from models.detector import load_detector
 from siaga.cli import main
 
@@ -182,3 +186,71 @@ def test_snapshot_images(tmp_path: Path) -> None:
 def test_cli_missing_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calibrate", "serve", "--snapshot", str(tmp_path / "nope")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def serving(state: ServeState) -> Iterator[str]:
+    srv = make_server(state, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+def _truths(base: str) -> list[list[str | None]]:
+    status, body, _ = get(base + "/api/faces")
+    assert status == 200
+    return [[f["truth"] for f in im["faces"]] for im in json.loads(body)["images"]]
+
+
+def test_labels_survive_a_restart_and_carry_over(
+    image: Path, andrewmvd: Path, tmp_path: Path
+) -> None:
+    detector = load_detector()
+    out = tmp_path / "cam1.json"
+    first = ServeState.build([image], detector, camera_id="cam1", out=out)
+    n = len(first.snapshots[0].faces)
+    assert n >= 3
+    given = [{"image": 0, "face": 0, "truth": "mask"}, {"image": 0, "face": 2, "truth": "no_mask"}]
+    with serving(first) as base:
+        assert _truths(base) == [[None] * n]
+        status, res = post(base + "/api/labels", {"labels": given})
+        assert status == 200 and res["labels"] == 2, res
+        # Labels alone write no calibration file.
+        assert not out.exists() and Path(res["labels_path"]).is_file()
+        assert post(base + "/api/labels", {"labels": "x"})[0] == 400
+    # A new session on the same snapshot shows them on their faces again.
+    with serving(ServeState.build([image], detector, camera_id="cam1", out=out)) as base:
+        want: list[str | None] = [None] * n
+        want[0], want[2] = "mask", "no_mask"
+        assert _truths(base) == [want]
+    # A session on another snapshot carries them over: counted by the fit, written back.
+    other = andrewmvd / "images" / "maksssksksss0.jpg"
+    if not other.is_file():
+        pytest.skip(f"{other} not found")
+    third = ServeState.build([other], detector, camera_id="cam1", out=out)
+    with serving(third) as base:
+        status, body, _ = get(base + "/api/faces")
+        assert json.loads(body)["carried_labels"] == 2
+        status, res = post(
+            base + "/api/save",
+            {"version": "v2", "labels": [{"image": 0, "face": 0, "truth": "not_a_face"}]},
+        )
+        assert status == 200, res
+        assert sum(res["labels_per_class"].values()) == 3 and res["carried_labels"] == 2
+    lines = [json.loads(x) for x in labels_path(out).read_text().splitlines()]
+    assert sorted(x["truth"] for x in lines) == ["mask", "no_mask", "not_a_face"]
+    assert {x["image"] for x in lines} == {image.name, other.name}
+    # `siaga calibrate fit` reads the same file.
+    assert len(read_labels(labels_path(out))) == 3
+
+
+def test_a_bad_labels_file_is_refused_at_start(image: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cam1.json"
+    labels_path(out).write_text('{"score": 0.5, "predicted": "mask", "truth": "mask"}\n{oops\n')
+    with pytest.raises(OSError, match=r"cam1.json.labels.jsonl:2: bad label"):
+        ServeState.build([image], load_detector(), camera_id="cam1", out=out)
