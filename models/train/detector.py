@@ -1,6 +1,6 @@
 """Train Siaga's face-mask detector end to end: data → training → ONNX + INT8 → evaluation.
 
-    python -m models.train.detector --out runs/siaga_v1 --time-budget-min 180
+    python -m models.train.detector --arch v2 --out runs/siaga_v2 --time-budget-min 180
 
 Reads ../shared (or $SIAGA_SHARED, or a pack file from `python -m models.train.pack`), never
 split_test for training or model selection; the final report also scores split_test when
@@ -24,8 +24,9 @@ from models.train.data import DataPack, build_pack, load_pack, shared_root
 from models.train.faces import yunet_finder
 from models.train.finish import export_both, latency_table, make_frame, scenes_ap, split_report
 from models.train.loop import TrainConfig, Trainer, pick_device
+from models.train.net import ARCHS
 
-DEFAULT_NAME = "siaga_facemask_v1"
+DEFAULT_ARCH = "v1"
 INIT_FILE = "ultraface_masked_rfb_640.pth"
 REFERENCES = ("aizoo_facemask_360", "ultraface_masked_rfb_640")
 
@@ -44,13 +45,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="shared folder (holding data/andrewmvd, data/crops) or a pack file; "
         "default $SIAGA_SHARED or ../shared",
     )
-    p.add_argument("--out", type=Path, default=Path("runs") / DEFAULT_NAME)
-    p.add_argument("--name", default=DEFAULT_NAME, help="name of the exported model")
+    p.add_argument(
+        "--arch",
+        choices=sorted(ARCHS),
+        default=DEFAULT_ARCH,
+        help="network: v1 UltraFace RFB layout (starts from its masked-face weights; the shipped "
+        "model), v2 plain convolutions (INT8-friendly, random start)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="default runs/siaga_<arch>")
+    p.add_argument("--name", default="", help="exported model name; default siaga_facemask_<arch>")
     p.add_argument(
         "--init",
         default="",
-        help=f"starting state_dict (.pth); default: the pack's, else models/{INIT_FILE} "
-        "under the shared folder; 'none' for random weights",
+        help=f"starting state_dict (.pth); v1 default: the pack's, else models/{INIT_FILE} "
+        "under the shared folder; v2 default and 'none': random weights",
     )
     p.add_argument(
         "--time-budget-min",
@@ -96,7 +104,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="class weight of no_mask in the classification loss",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.out = args.out or Path("runs") / f"siaga_{args.arch}"
+    args.name = args.name or f"siaga_facemask_{args.arch}"
+    return args
 
 
 def load_data(args: argparse.Namespace) -> tuple[DataPack, Path | None]:
@@ -119,7 +130,7 @@ def init_state(
     args: argparse.Namespace, pack: DataPack, shared: Path | None
 ) -> tuple[dict[str, torch.Tensor] | None, str]:
     """Starting weights and a note of where they came from."""
-    if args.init == "none":
+    if args.init == "none" or (args.arch != "v1" and not args.init):
         return None, "random"
     if args.init:
         return torch.load(args.init, map_location="cpu", weights_only=True), args.init
@@ -138,6 +149,7 @@ def make_config(args: argparse.Namespace, init_note: str) -> TrainConfig:
     cores = os.cpu_count() or 2
     return TrainConfig(
         out=args.out,
+        arch=args.arch,
         batch=args.batch or (64 if gpu else 16),
         lr=(args.lr or 1e-3) * args.lr_scale,
         epochs=args.epochs,

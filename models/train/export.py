@@ -1,4 +1,4 @@
-"""Export a trained SiagaNet to ONNX and describe it as a registry manifest entry."""
+"""Export a trained network to ONNX and describe it as a registry manifest entry."""
 
 from __future__ import annotations
 
@@ -11,19 +11,23 @@ import onnx
 import torch
 
 from models.spec import ModelSpec
-from models.train.net import LABELS, Deployable, SiagaNet
+from models.train.net import LABELS, Deployable, HeadedNet
 
 OPSET = 17
 MEAN = (127.0, 127.0, 127.0)
 STD = (128.0, 128.0, 128.0)
 LICENSE = "MIT"
-SOURCE = (
+_TRAINED = (
     "Siaga: trained by models/train (python -m models.train.detector) on andrewmvd split_train "
-    "and face crops, starting from UltraFace RFB-640 masked-face weights (MIT)"
+    "and face crops"
 )
+SOURCES = {
+    "v1": _TRAINED + ", starting from UltraFace RFB-640 masked-face weights (MIT)",
+    "v2": _TRAINED + ", from random initialisation",
+}
 
 
-def export_onnx(net: SiagaNet, path: Path, *, width: int, height: int) -> Path:
+def export_onnx(net: HeadedNet, path: Path, *, width: int, height: int) -> Path:
     """Write the deployable graph (softmax scores + decoded boxes) with a dynamic batch axis."""
     model = Deployable(net.cpu().eval(), width, height).eval()
     dummy = torch.zeros(1, 3, height, width)
@@ -52,14 +56,22 @@ def sha256_file(path: Path) -> str:
 
 
 def manifest_entry(
-    path: Path, *, width: int, height: int, description: str = "", conf: float = 0.4
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    description: str = "",
+    conf: float = 0.4,
+    arch: str = "v1",
 ) -> dict[str, Any]:
     """The [models.NAME] table for an exported file (UltraFace-style outputs)."""
-    entry = _entry_without_file(width, height, description, conf)
+    entry = _entry_without_file(width, height, description, conf, SOURCES[arch])
     return {"file": path.name, "sha256": sha256_file(path), **entry}
 
 
-def _entry_without_file(width: int, height: int, description: str, conf: float) -> dict[str, Any]:
+def _entry_without_file(
+    width: int, height: int, description: str, conf: float, source: str = SOURCES["v1"]
+) -> dict[str, Any]:
     return {
         "adapter": "ultraface",
         "input_width": width,
@@ -73,7 +85,7 @@ def _entry_without_file(width: int, height: int, description: str, conf: float) 
         "nms": "per_class",
         "nms_iou": 0.3,
         "license": LICENSE,
-        "source": SOURCE,
+        "source": source,
         "description": description,
     }
 

@@ -19,7 +19,7 @@ from models.registry import ModelError
 from models.runtime import RuntimeConfig
 from models.train.data import Scene
 from models.train.export import export_onnx, manifest_entry, write_sidecar
-from models.train.net import SiagaNet
+from models.train.net import build_net
 from models.train.quantise import quantise
 from models.voc import read_split
 
@@ -30,14 +30,18 @@ def export_both(
     best: Path, out: Path, name: str, calibration: list[np.ndarray], *, width: int, height: int
 ) -> tuple[Path, Path]:
     """best.pt (EMA weights) → <name>.onnx and <name>_int8.onnx, each with a sidecar .toml."""
-    net = SiagaNet()
-    net.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["ema"])
+    ck = torch.load(best, map_location="cpu", weights_only=False)
+    arch = ck.get("config", {}).get("arch", "v1")
+    net = build_net(arch)
+    net.load_state_dict(ck["ema"])
     float_path = export_onnx(net, out / f"{name}.onnx", width=width, height=height)
-    write_sidecar(float_path, name, manifest_entry(float_path, width=width, height=height))
+    entry = manifest_entry(float_path, width=width, height=height, arch=arch)
+    write_sidecar(float_path, name, entry)
     int8_path = quantise(
         float_path, out / f"{name}_int8.onnx", calibration, width=width, height=height
     )
-    write_sidecar(int8_path, f"{name}_int8", manifest_entry(int8_path, width=width, height=height))
+    int8_entry = manifest_entry(int8_path, width=width, height=height, arch=arch)
+    write_sidecar(int8_path, f"{name}_int8", int8_entry)
     return float_path, int8_path
 
 

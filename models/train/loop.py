@@ -18,7 +18,7 @@ from models.train.augment import AugmentConfig
 from models.train.data import DataPack
 from models.train.dataset import SceneDataset, collate, to_input
 from models.train.export import training_spec
-from models.train.net import Deployable, SiagaNet, make_priors
+from models.train.net import Deployable, build_net, make_priors
 from models.train.targets import match, multibox_loss
 from models.train.validate import val_ap50
 
@@ -28,6 +28,7 @@ class TrainConfig:
     """Every knob of one training run (recorded in each checkpoint)."""
 
     out: Path
+    arch: str = "v1"  # models.train.net.ARCHS
     width: int = 640
     height: int = 480
     batch: int = 32
@@ -114,7 +115,7 @@ class Trainer:
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         torch.backends.cudnn.benchmark = True  # fixed input size
-        self.net = SiagaNet()
+        self.net = build_net(cfg.arch)
         if init_state:
             self.net.load_state_dict(init_state)
         self.net.to(self.device)

@@ -1,8 +1,13 @@
-"""SiagaNet: a small SSD-style face-mask detector for CPU edge inference.
+"""Small SSD-style face-mask detectors for CPU edge inference (heads at strides 8/16/32/64).
 
-The layout (a depthwise-separable backbone with one receptive-field block, heads at strides
-8/16/32/64) follows the design of UltraFace's RFB network (Linzaer, MIT licence) so that its
-masked-face weights can start the training; the code here is Siaga's own.
+- `SiagaNet` (arch "v1"): a depthwise-separable backbone with one receptive-field block, laid out
+  like UltraFace's RFB network (Linzaer, MIT licence) so that its masked-face weights can start the
+  training; the code here is Siaga's own.
+- `SiagaNetV2` (arch "v2"): plain 3x3 convolution + batch norm + ReLU throughout, channel counts
+  that are multiples of 16. No depthwise layers: onnxruntime's x86 INT8 kernels (VNNI) gain about
+  2x on dense convolutions and nothing on depthwise ones, so this network's INT8 file is the fast
+  one. Trained from random initialisation.
+Both share anchors, output layout and decoding, so everything after the backbone is common.
 """
 
 from __future__ import annotations
@@ -93,8 +98,42 @@ class ReceptiveFieldBlock(nn.Module):
         return self.relu(self.ConvLinear(cat) + self.shortcut(x))
 
 
-class SiagaNet(nn.Module):
-    """Backbone + four heads; forward gives raw (class logits, box offsets) per anchor."""
+class HeadedNet(nn.Module):
+    """Backbone with three taps + one extra stage, four heads; raw (logits, offsets) per anchor.
+
+    Subclasses set `base_net` (taps at strides 8/16/32 after the layers `taps` index), `extras`
+    (one stride-2 stage to 64), `classification_headers` and `regression_headers`.
+    """
+
+    num_classes: int
+    base_net: nn.Sequential
+    taps: tuple[int, int, int]
+    extras: nn.ModuleList
+    classification_headers: nn.ModuleList
+    regression_headers: nn.ModuleList
+
+    def _head(self, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = x.shape[0]
+        cls = self.classification_headers[i](x).permute(0, 2, 3, 1).reshape(b, -1, self.num_classes)
+        reg = self.regression_headers[i](x).permute(0, 2, 3, 1).reshape(b, -1, 4)
+        return cls, reg
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image batch (N,3,H,W), normalised → logits (N,A,C), offsets (N,A,4)."""
+        outs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        start = 0
+        for i, end in enumerate(self.taps):
+            for layer in list(self.base_net)[start:end]:
+                x = layer(x)
+            start = end
+            outs.append(self._head(i, x))
+        x = self.extras[0](x)
+        outs.append(self._head(len(self.taps), x))
+        return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
+
+
+class SiagaNet(HeadedNet):
+    """Arch "v1": depthwise-separable backbone in UltraFace RFB-640's layout (its keys load)."""
 
     def __init__(self, num_classes: int = len(LABELS)) -> None:
         super().__init__()
@@ -136,24 +175,56 @@ class SiagaNet(nn.Module):
             + [nn.Conv2d(256, counts[3] * 4, 3, padding=1)]
         )
 
-    def _head(self, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b = x.shape[0]
-        cls = self.classification_headers[i](x).permute(0, 2, 3, 1).reshape(b, -1, self.num_classes)
-        reg = self.regression_headers[i](x).permute(0, 2, 3, 1).reshape(b, -1, 4)
-        return cls, reg
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image batch (N,3,H,W), normalised → logits (N,A,C), offsets (N,A,4)."""
-        outs: list[tuple[torch.Tensor, torch.Tensor]] = []
-        start = 0
-        for i, end in enumerate(self.taps):
-            for layer in list(self.base_net)[start:end]:
-                x = layer(x)
-            start = end
-            outs.append(self._head(i, x))
-        x = self.extras[0](x)
-        outs.append(self._head(len(self.taps), x))
-        return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
+class SiagaNetV2(HeadedNet):
+    """Arch "v2": plain 3x3 conv-BN-ReLU stages, 16-32-64-128-256 channels (INT8-friendly).
+
+    `repeats`: extra stride-1 convolutions in the stride-4, 8, 16 and 32 stages.
+    """
+
+    def __init__(
+        self, num_classes: int = len(LABELS), repeats: tuple[int, int, int, int] = (0, 2, 1, 0)
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        widths = (32, 64, 128, 256)  # stride 4, 8, 16, 32
+        layers: list[nn.Module] = [conv_bn(3, 16, 2)]
+        cin, ends = 16, []
+        for width, extra in zip(widths, repeats, strict=True):
+            layers.append(conv_bn(cin, width, 2))
+            layers += [conv_bn(width, width, 1) for _ in range(extra)]
+            cin = width
+            ends.append(len(layers))
+        self.base_net = nn.Sequential(*layers)
+        self.taps = (ends[1], ends[2], ends[3])
+        self.extras = nn.ModuleList(
+            [
+                nn.Sequential(
+                    nn.Conv2d(256, 64, 1),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(64, 256, 3, 2, 1),
+                    nn.ReLU(inplace=True),
+                )
+            ]
+        )
+        counts = [len(s) for s in ANCHOR_SIZES]
+        heads = list(zip((64, 128, 256, 256), counts, strict=True))
+        self.classification_headers = nn.ModuleList(
+            [nn.Conv2d(c, n * num_classes, 3, padding=1) for c, n in heads]
+        )
+        self.regression_headers = nn.ModuleList(
+            [nn.Conv2d(c, n * 4, 3, padding=1) for c, n in heads]
+        )
+
+
+ARCHS: dict[str, type[HeadedNet]] = {"v1": SiagaNet, "v2": SiagaNetV2}
+
+
+def build_net(arch: str) -> HeadedNet:
+    """A fresh network of the named architecture."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    return ARCHS[arch]()
 
 
 def feature_sizes(width: int, height: int) -> list[tuple[int, int]]:
@@ -205,7 +276,7 @@ class Deployable(nn.Module):
 
     priors: torch.Tensor
 
-    def __init__(self, net: SiagaNet, width: int, height: int) -> None:
+    def __init__(self, net: HeadedNet, width: int, height: int) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("priors", make_priors(width, height), persistent=False)

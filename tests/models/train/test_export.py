@@ -68,3 +68,31 @@ def test_quantised_model_keeps_stem_and_decoding_float(
     x = images[0].transpose(2, 0, 1)[None].astype(np.float32) / 128 - 1
     scores, _ = ort.InferenceSession(str(out)).run(["scores", "boxes"], {"input": x})
     assert np.allclose(scores.sum(-1), 1.0, atol=1e-4)
+
+
+def test_export_both_builds_the_checkpoints_architecture(tmp_path: Path) -> None:
+    """A v2 checkpoint exports as v2 (plain convolutions) with its own provenance line."""
+    import onnx
+
+    from models.train.finish import export_both
+    from models.train.net import SiagaNetV2
+
+    torch.manual_seed(0)
+    net = SiagaNetV2().eval()
+    best = tmp_path / "best.pt"
+    torch.save({"ema": net.state_dict(), "config": {"arch": "v2"}}, best)
+    images = [
+        np.random.default_rng(k).integers(0, 256, (H, W, 3)).astype(np.uint8) for k in range(2)
+    ]
+    float_path, int8_path = export_both(best, tmp_path, "tiny_v2", images, width=W, height=H)
+    convs = [n for n in onnx.load(str(float_path)).graph.node if n.op_type == "Conv"]
+    groups = [a.i for n in convs for a in n.attribute if a.name == "group"]
+    assert convs and all(g == 1 for g in groups)  # no depthwise layer left for INT8 to stall on
+    sidecar = float_path.with_suffix(".toml").read_text()
+    assert "random initialisation" in sidecar and "UltraFace" not in sidecar
+    x = np.random.default_rng(2).normal(0, 0.5, (1, 3, H, W)).astype(np.float32)
+    scores, _ = ort.InferenceSession(str(float_path)).run(["scores", "boxes"], {"input": x})
+    with torch.no_grad():
+        t_scores, _ = Deployable(net, W, H).eval()(torch.from_numpy(x))
+    np.testing.assert_allclose(scores, t_scores.numpy(), atol=1e-5)
+    assert int8_path.is_file() and int8_path.with_suffix(".toml").is_file()

@@ -11,9 +11,11 @@ torch = pytest.importorskip("torch", reason="torch is not installed (the optiona
 
 from models.train.net import (  # noqa: E402
     ANCHOR_SIZES,
+    ARCHS,
     LABELS,
     Deployable,
     SiagaNet,
+    build_net,
     decode_boxes,
     encode_boxes,
     feature_sizes,
@@ -46,13 +48,28 @@ def test_priors_count_and_order() -> None:
     assert priors.min() >= 0 and priors.max() <= 1
 
 
-def test_priors_match_network_outputs() -> None:
-    net = SiagaNet().eval()
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_priors_match_network_outputs(arch: str) -> None:
+    net = build_net(arch).eval()
     with torch.no_grad():
         logits, offsets = net(torch.zeros(1, 3, 120, 160))
     assert logits.shape == (1, make_priors(160, 120).shape[0], len(LABELS))
     assert offsets.shape[1] == logits.shape[1]
     assert len(ANCHOR_SIZES) == 4
+
+
+def test_unknown_architecture_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown architecture 'v9'.*v1, v2"):
+        build_net("v9")
+
+
+def test_v2_is_dense_and_v1_keeps_ultraface_keys() -> None:
+    v2 = build_net("v2")
+    convs = [m for m in v2.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.groups == 1 for c in convs)
+    assert all(c.out_channels % 16 == 0 for c in convs[:-8])  # backbone widths suit INT8 kernels
+    assert isinstance(build_net("v1"), SiagaNet)
+    assert "base_net.7.branch0.0.conv.weight" in build_net("v1").state_dict()
 
 
 def test_encode_decode_round_trip() -> None:
