@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, load_config, redacted
 from models.registry import ModelError
+from siaga.mqtt import check_tls_files
 from siaga.settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ def check_config(args: argparse.Namespace) -> int:
                 problems.append(f"cameras.{cam.id}.source: file {src} not found")
     except ModelError as exc:
         problems.append(f"model.name: {exc}")
+    try:
+        check_tls_files(cfg.mqtt)  # CA, client certificate (and its expiry), key
+    except ValueError as exc:
+        problems.append(str(exc))
     print(json.dumps(redacted(cfg), indent=2, default=str))
     for p in problems:
         print(f"siaga agent: problem: {p}", file=sys.stderr)

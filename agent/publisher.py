@@ -14,32 +14,29 @@ How ordering and no loss are kept:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import queue
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttSection
+from agent.mqtt_session import Event, Session, new_client, shutdown_socket
 from agent.outbox import Outbox
 from siaga.backoff import backoff_s
-from siaga.mqtt import check_tls_files, configure_client
+from siaga.mqtt import check_tls_files, describe_error, describe_refusal
 from siaga.wire import OFFLINE, ONLINE, StatusMessage, availability_topic, status_topic
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake
 CONNACK_TIMEOUT_S = 10.0
 STABLE_AFTER_S = 10.0  # a connection that lasted this long resets the backoff
 IDLE_WAKE_S = 2.0  # safety net: look at the outbox even if a notify() was missed
@@ -47,34 +44,6 @@ DISCONNECT_WAIT_S = 1.0
 CONTROL_SLOTS = 2  # availability + status, outside the outbox
 _NORMAL = 0
 _WITH_WILL = 4  # MQTT v5 "Disconnect with will message": the broker still says offline
-
-EventKind = Literal["connack", "puback", "disconnect", "wake", "status", "stop"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    kind: EventKind
-    gen: int = 0  # which connection a paho callback came from (0: not from paho)
-    mid: int = 0
-    code: ReasonCode | None = None
-    receive_max: int = 0
-
-
-@dataclass(slots=True)
-class _Session:
-    """One connection: its paho client and what is in flight on it."""
-
-    gen: int
-    client: mqtt.Client
-    up: bool = False  # CONNACK success received and not yet disconnected
-    ended: bool = False  # stop serving: refused, lost or timed out
-    closed: bool = False  # paho reported the disconnect
-    up_since: float = 0.0
-    up_for_s: float = 0.0
-    window: int = 1
-    last_sent: int | None = None
-    inflight: dict[int, int] = field(default_factory=dict)  # mid -> seq
-    control: dict[int, str] = field(default_factory=dict)  # mid -> topic (online, status, offline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +72,7 @@ class Publisher:
         self.username = cfg.username or agent_id
         self.availability_topic = availability_topic(agent_id, cfg.topic_prefix)
         self.status_topic = status_topic(agent_id, cfg.topic_prefix)
-        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the figures below and the latest status
         self._thread: threading.Thread | None = None
@@ -149,13 +118,13 @@ class Publisher:
             if self._wake_pending:
                 return
             self._wake_pending = True
-        self._events.put(_Event("wake"))
+        self._events.put(Event("wake"))
 
     def publish_status(self, msg: StatusMessage) -> None:
         """Publish retained health now, or on the next connect (only the latest is kept)."""
         with self._lock:
             self._status = msg.to_payload()
-        self._events.put(_Event("status"))
+        self._events.put(Event("status"))
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Flush what fits in timeout_s, say offline, disconnect; returns within timeout_s + 1 s."""
@@ -165,7 +134,7 @@ class Publisher:
         self._flush_until = self._end - min(1.0, 0.4 * budget)
         self._offline_until = self._end - min(0.5, 0.2 * budget)
         self._stop.set()
-        self._events.put(_Event("stop"))
+        self._events.put(Event("stop"))
         if self._thread is not None:
             self._thread.join(timeout=budget + 0.8)
             if self._thread.is_alive():
@@ -204,48 +173,25 @@ class Publisher:
             self._close(s)
         return s.up_for_s
 
-    def _connect(self) -> _Session | None:
+    def _connect(self) -> Session | None:
         self._gen += 1
         client = self._new_client(self._gen)
         try:
             client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
                            clean_start=True)  # fmt: skip
         except (OSError, ValueError) as exc:  # ssl errors are OSErrors
-            self._fail(f"cannot connect to {self._where()}: {exc}", logging.WARNING)
+            self._fail(f"cannot connect to {self._where()}: {describe_error(exc)}", logging.WARNING)
             return None
         client.loop_start()
-        return _Session(self._gen, client)
+        return Session(self._gen, client)
 
     def _new_client(self, gen: int) -> mqtt.Client:
-        cfg = self.cfg
-        c = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.agent_id,
-            protocol=mqtt.MQTTv5, reconnect_on_failure=False,
+        return new_client(
+            self.cfg, client_id=self.agent_id, username=self.username, gen=gen,
+            will_topic=self.availability_topic, events=self._events,
         )  # fmt: skip
-        configure_client(c, cfg, username=self.username)
-        c.will_set(self.availability_topic, OFFLINE, qos=1, retain=True)
-        c.max_inflight_messages_set(0)  # our own window limits what is in flight; paho never queues
-        c.connect_timeout = CONNECT_TIMEOUT_S
-        self._bind_callbacks(c, gen)
-        return c
 
-    def _bind_callbacks(self, c: mqtt.Client, gen: int) -> None:
-        # Callbacks run on paho's thread while it holds its locks: they only post events.
-        put = self._events.put
-
-        def on_connect(_c: Any, _u: Any, _f: Any, code: ReasonCode, props: Any) -> None:
-            receive_max = int(getattr(props, "ReceiveMaximum", 0) or 0)
-            put(_Event("connack", gen, code=code, receive_max=receive_max))
-
-        def on_publish(_c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
-            put(_Event("puback", gen, mid=mid, code=code))
-
-        def on_disconnect(_c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
-            put(_Event("disconnect", gen, code=code))
-
-        c.on_connect, c.on_publish, c.on_disconnect = on_connect, on_publish, on_disconnect
-
-    def _serve(self, s: _Session) -> None:
+    def _serve(self, s: Session) -> None:
         connack_until = time.monotonic() + CONNACK_TIMEOUT_S
         while not s.ended:
             if s.up:
@@ -261,13 +207,13 @@ class Publisher:
                      self._flush_until if self._stop.is_set() else now + IDLE_WAKE_S)  # fmt: skip
             self._pump(s, max(0.0, limit - now))
 
-    def _flushed(self, s: _Session) -> bool:
+    def _flushed(self, s: Session) -> bool:
         """During stop: nothing more to deliver, or no more time to deliver it."""
         if not s.up or time.monotonic() >= self._flush_until:
             return True
         return not s.inflight and not self.outbox.pending(1, after_seq=s.last_sent)
 
-    def _pump(self, s: _Session, timeout_s: float) -> None:
+    def _pump(self, s: Session, timeout_s: float) -> None:
         """Wait up to timeout_s for events, then handle every event already queued."""
         try:
             batch = [self._events.get(timeout=timeout_s)]
@@ -287,7 +233,7 @@ class Publisher:
             with self._lock:
                 self._acked += len(acks)
 
-    def _handle(self, s: _Session, ev: _Event, acks: list[int]) -> None:
+    def _handle(self, s: Session, ev: Event, acks: list[int]) -> None:
         if ev.kind == "wake":
             with self._lock:
                 self._wake_pending = False  # before _fill runs: a later notify posts a new wake
@@ -303,11 +249,12 @@ class Publisher:
         elif ev.kind == "disconnect":
             self._on_disconnect(s, ev)
 
-    def _on_connack(self, s: _Session, ev: _Event) -> None:
+    def _on_connack(self, s: Session, ev: Event) -> None:
         if ev.code is not None and ev.code.is_failure:
             s.ended = True
             self._fail(f"broker {self._where()} refused the connection as user "
-                       f"{self.username!r}: {ev.code}", logging.ERROR)  # fmt: skip
+                       f"{self.username!r}: {describe_refusal(ev.code, self.username)}",
+                       logging.ERROR)  # fmt: skip
             return
         s.up, s.up_since = True, time.monotonic()
         # The broker's Receive Maximum covers our availability and status messages too.
@@ -321,7 +268,7 @@ class Publisher:
         self._publish_control(s, self.availability_topic, ONLINE.encode())
         self._publish_status_now(s)
 
-    def _on_puback(self, s: _Session, ev: _Event, acks: list[int]) -> None:
+    def _on_puback(self, s: Session, ev: Event, acks: list[int]) -> None:
         seq = s.inflight.pop(ev.mid, None)
         if seq is None:
             s.control.pop(ev.mid, None)
@@ -333,21 +280,21 @@ class Publisher:
         else:
             acks.append(seq)
 
-    def _on_disconnect(self, s: _Session, ev: _Event) -> None:
+    def _on_disconnect(self, s: Session, ev: Event) -> None:
         was_up = s.up
         self._mark_down(s)
         s.closed = s.ended = True
         if was_up and not self._stop.is_set():
             self._fail(f"connection to {self._where()} lost: {ev.code}", logging.WARNING)
 
-    def _mark_down(self, s: _Session) -> None:
+    def _mark_down(self, s: Session) -> None:
         if s.up:
             s.up_for_s = time.monotonic() - s.up_since
         s.up = False
         with self._lock:
             self._connected = False
 
-    def _fill(self, s: _Session) -> None:
+    def _fill(self, s: Session) -> None:
         """Hand paho the next rows in seq order while the window has room."""
         room = s.window - len(s.inflight) - len(s.control)
         if room <= 0 or (self._stop.is_set() and time.monotonic() >= self._flush_until):
@@ -377,7 +324,7 @@ class Publisher:
         with self._lock:
             self._rejected += 1
 
-    def _publish_control(self, s: _Session, topic: str, payload: bytes) -> int | None:
+    def _publish_control(self, s: Session, topic: str, payload: bytes) -> int | None:
         """A retained QoS 1 message outside the outbox (availability, status)."""
         info = s.client.publish(topic, payload, qos=1, retain=True)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -386,18 +333,18 @@ class Publisher:
         s.control[info.mid] = topic
         return info.mid
 
-    def _publish_status_now(self, s: _Session) -> None:
+    def _publish_status_now(self, s: Session) -> None:
         with self._lock:
             payload = self._status
         if payload is not None:
             self._publish_control(s, self.status_topic, payload)
 
-    def _lost(self, s: _Session, rc: MQTTErrorCode) -> None:
+    def _lost(self, s: Session, rc: MQTTErrorCode) -> None:
         # The rows stay in the outbox; the next connection sends them again, in order.
         s.ended = True
         self._fail(f"publish to {self._where()} failed: {mqtt.error_string(rc)}", logging.WARNING)
 
-    def _close(self, s: _Session) -> None:
+    def _close(self, s: Session) -> None:
         """Say offline when stopping, disconnect, and let paho's thread end."""
         offline_acked = False
         if s.up and not s.closed and self._stop.is_set():
@@ -420,9 +367,9 @@ class Publisher:
         if s.closed:
             s.client.loop_stop()  # paho's thread has ended or is ending: the join is short
         else:
-            _shutdown_socket(s.client)  # paho's thread sees the error and ends by itself
+            shutdown_socket(s.client)  # paho's thread sees the error and ends by itself
 
-    def _wait_for(self, s: _Session, done: Callable[[], bool], until: float) -> None:
+    def _wait_for(self, s: Session, done: Callable[[], bool], until: float) -> None:
         while not done() and not s.closed:
             left = until - time.monotonic()
             if left <= 0:
@@ -439,10 +386,3 @@ class Publisher:
 
     def _where(self) -> str:
         return f"{self.cfg.host}:{self.cfg.port}"
-
-
-def _shutdown_socket(client: mqtt.Client) -> None:
-    sock = client.socket()
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)

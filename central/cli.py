@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from central import institution_cli
 from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_config
+from siaga.mqtt import check_tls_files
 from siaga.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def register(sub: Any) -> None:
     _register_import(csub)
     institution_cli.register(csub)
     _register_report(csub)
+    _register_opendata(csub)
 
 
 def config_args(a: argparse.ArgumentParser) -> None:
@@ -85,6 +87,58 @@ def report_cmd(args: argparse.Namespace) -> int:
         engine.dispose()
     for p in paths.values():
         print(p)
+    return 0
+
+
+def _register_opendata(csub: Any) -> None:
+    a = csub.add_parser("opendata", help="(re)build one day's open data files (CSV, JSON)")
+    a.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the day")
+    a.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: opendata.output_dir)")  # fmt: skip
+    a.add_argument("--publish", action="store_true",
+                   help="also upsert the day into CKAN ([opendata.ckan] settings)")  # fmt: skip
+    config_args(a)
+    a.set_defaults(func=opendata_cmd)
+
+
+def opendata_cmd(args: argparse.Namespace) -> int:
+    """Write one day's open data (and publish it); 2 for bad arguments or config, 1 for failures."""
+    from datetime import date
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from central.opendata.ckan import CkanError
+    from central.opendata.run import make_opendata, publish_day
+    from central.store import migrate
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"siaga central: --date {args.date!r}: expected YYYY-MM-DD", file=sys.stderr)
+        return 2
+    cfg = load(args)
+    if cfg is None:
+        return 2
+    engine = open_engine(cfg)
+    if engine is None:
+        return 2
+    try:
+        migrate(engine)
+        paths = make_opendata(engine, cfg, day, args.out)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"siaga central: open data {day}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    for p in paths.values():
+        print(p)
+    if args.publish:
+        try:
+            n = publish_day(cfg, day, args.out)
+        except (CkanError, OSError) as exc:
+            print(f"siaga central: open data {day}: {exc}", file=sys.stderr)
+            return 1
+        print(f"CKAN: {n} rows upserted into {cfg.opendata.ckan.dataset}", file=sys.stderr)
     return 0
 
 
@@ -168,6 +222,13 @@ def check_config(args: argparse.Namespace) -> int:
             print(f"siaga central: warning: {w}", file=sys.stderr)
     except ConfigError as exc:
         problems.extend(str(exc).splitlines())
+    try:
+        check_tls_files(cfg.mqtt)  # CA, client certificate (and its expiry), key
+    except ValueError as exc:
+        problems.append(str(exc))
+    revoked = cfg.fleet.revoked_file
+    if revoked is not None and not revoked.is_file():
+        problems.append(f"fleet.revoked_file: {revoked}: file not found")
     print(json.dumps(cfg.model_dump(mode="json"), indent=2))
     for p in problems:
         print(f"siaga central: problem: {p}", file=sys.stderr)

@@ -108,6 +108,45 @@ class ReportSection(_Section):
         return v
 
 
+class CkanSection(_Section):
+    """Publishing the open data to a CKAN portal (Semarang Satu Data) through its Action API.
+
+    The API token is never inline: token_file, else systemd's credential `ckan-token`.
+    """
+
+    enabled: bool = False
+    url: str = Field(default="https://data.semarangkota.go.id", pattern=r"^https?://[^\s]+$")
+    token_file: Path | None = None
+    dataset: str = Field(default="siaga-kelurahan-harian", pattern=r"^[a-z0-9_-]{2,100}$")
+    title: str = Field(default="Siaga: kepatuhan masker dan data COVID-19 per kelurahan (harian)",
+                       min_length=1, max_length=200)  # fmt: skip
+    organization: str = Field(default="pemerintah-kota-semarang",
+                              pattern=r"^[a-z0-9_-]{2,100}$")  # fmt: skip
+    license_id: str = Field(default="cc-by", min_length=1, max_length=100)
+    tags: tuple[str, ...] = ("covid-19", "masker", "kelurahan", "siaga")
+    resource_name: str = Field(default="kelurahan-daily", min_length=1, max_length=100)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=4, ge=0, le=20)  # after the first try, on 5xx / connection errors
+    backoff_s: float = Field(default=2.0, ge=0, le=300)  # doubled after each retry
+
+
+class OpendataSection(_Section):
+    """Open data for Semarang Satu Data (central/opendata): daily per-kelurahan files, CKAN."""
+
+    enabled: bool = True
+    output_dir: Path = Path("/var/lib/siaga-central/opendata")
+    # When the day's files are written (local time of report.timezone); default: the report's.
+    hour: int | None = Field(default=None, ge=0, le=23)
+    minute: int | None = Field(default=None, ge=0, le=59)
+    ckan: CkanSection = CkanSection()
+
+
+class FleetSection(_Section):
+    """The fleet's revoked agents (`revoked.txt` from `siaga fleet`), re-read when it changes."""
+
+    revoked_file: Path | None = None
+
+
 class CentralConfig(FileSettings):
     """The whole central configuration."""
 
@@ -123,6 +162,8 @@ class CentralConfig(FileSettings):
     api: ApiSection = ApiSection()
     rules: RulesSection = RulesSection()
     report: ReportSection = ReportSection()
+    fleet: FleetSection = FleetSection()
+    opendata: OpendataSection = OpendataSection()
 
 
 def load_config(path: Path | None) -> CentralConfig:

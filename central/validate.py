@@ -6,6 +6,7 @@ collector calls it on its worker threads; tests call it directly.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from siaga.wire import OFFLINE, ONLINE, CountsMessage, StatusMessage
 
 # Why a message is rejected (metrics and the rejects table use these names).
 REASONS = ("oversized", "not_utf8", "not_json", "schema_invalid", "unsupported_schema",
-           "topic_mismatch", "unknown_topic", "internal_error")  # fmt: skip
+           "topic_mismatch", "unknown_topic", "revoked_agent", "internal_error")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,13 @@ def route(topic: str, prefix: str) -> tuple[str, str, str] | None:
 
 
 def check(topic: str, payload: bytes, *, prefix: str, max_payload_bytes: int,
-          size: int | None = None) -> Outcome:  # fmt: skip
-    """Validate one delivery against the wire contract and its topic."""
+          size: int | None = None, revoked: Container[str] = frozenset()) -> Outcome:  # fmt: skip
+    """Validate one delivery against the wire contract, its topic and the revoked agents."""
     where = route(topic, prefix)
     if where is None:
         return Outcome("unknown_topic", "not a counts, status or availability topic")
+    if where[1] in revoked:
+        return Outcome("revoked_agent", f"agent {where[1]!r} has been revoked")
     size = len(payload) if size is None else size
     if size > max_payload_bytes:
         return Outcome("oversized", f"{size} bytes, over the {max_payload_bytes} byte limit")

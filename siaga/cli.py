@@ -11,6 +11,7 @@ from agent import cli as agent_cli
 from calibration import cli as calibration_cli
 from central import cli as central_cli
 from central import simulate
+from central.fleet import cli as fleet_cli
 from models import commands as model_commands
 from siaga import __version__, demo
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibration_cli.register(sub)
     central_cli.register(sub)
     simulate.register(sub)
+    fleet_cli.register(sub)
     demo.register(sub)
     return parser
 

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from siaga.wire import DEFAULT_PREFIX
@@ -60,7 +60,9 @@ def is_loopback(host: str) -> bool:
 class BrokerSection(BaseModel):
     """An MQTT broker connection (the [mqtt] section of agent and central).
 
-    TLS is on by default for any broker not on loopback; the password is a secret.
+    TLS is on by default for any broker not on loopback, and plain TCP to such a broker is refused
+    unless `insecure_plaintext = true` says so explicitly; the password is a secret, best kept in
+    a file (`password_file`, mode 0600) or a systemd credential rather than in the config.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,6 +75,8 @@ class BrokerSection(BaseModel):
     key_file: Path | None = None
     username: str | None = None
     password: SecretStr | None = None
+    password_file: Path | None = None
+    insecure_plaintext: bool = False
     topic_prefix: str = DEFAULT_PREFIX
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
@@ -82,6 +86,33 @@ class BrokerSection(BaseModel):
     def tls_enabled(self) -> bool:
         """Explicit setting, else on unless the broker is on loopback."""
         return self.tls if self.tls is not None else not is_loopback(self.host)
+
+    @model_validator(mode="after")
+    def _secure(self) -> BrokerSection:
+        if self.tls is False and not is_loopback(self.host) and not self.insecure_plaintext:
+            raise ValueError(
+                f"tls = false for broker {self.host!r}, which is not on loopback: credentials and "
+                "counts would cross the network in clear text. Turn TLS on (remove `tls`), or "
+                "set insecure_plaintext = true to accept that explicitly"
+            )
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file is set without cert_file")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_from_file(cls, data: Any) -> Any:
+        """Read password_file at load time, so every client of the section sees the password."""
+        if not isinstance(data, dict) or data.get("password_file") is None:
+            return data
+        if data.get("password") is not None:
+            raise ValueError("set either password or password_file, not both")
+        path = Path(data["password_file"])
+        try:
+            secret = read_secret_file(path, "password_file")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return {**data, "password": secret}
 
 
 class FileSettings(BaseSettings):
@@ -116,3 +147,16 @@ def load_settings(cls: type[S], path: Path | None) -> S:
         if secret is not None:
             cfg = cfg.model_copy(update={"mqtt": mqtt.model_copy(update={"password": secret})})
     return cfg
+
+
+def read_secret_file(path: Path, key: str) -> SecretStr:
+    """A secret kept alone in a file (trailing line break dropped); errors name the key."""
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        raise ConfigError(f"{key}: {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{key}: {path}: cannot read: {exc}") from None
+    if not value:
+        raise ConfigError(f"{key}: {path}: the file is empty")
+    return SecretStr(value)

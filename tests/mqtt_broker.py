@@ -79,7 +79,10 @@ class MosquittoBroker:
         allow_anonymous: bool = True,
         persistence: bool = True,
         binary: str | None = None,
+        plain_listener: bool = True,
     ) -> None:
+        """plain_listener=False: no plain-TCP listener on port; extra_config defines every
+        listener (for example TLS ones) and port names the one start() waits for."""
         exe = binary or mosquitto_binary()
         if exe is None:
             raise FileNotFoundError("mosquitto binary not found (apt-get install mosquitto)")
@@ -90,12 +93,13 @@ class MosquittoBroker:
         self.port = port or free_port(self.host)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
+        self.plain_listener = plain_listener
         self.config_path.write_text(self._config(extra_config, allow_anonymous, persistence))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _config(self, extra: Iterable[str], allow_anonymous: bool, persistence: bool) -> str:
         lines = [
-            f"listener {self.port} {self.host}",
+            *([f"listener {self.port} {self.host}"] if self.plain_listener else []),
             f"allow_anonymous {'true' if allow_anonymous else 'false'}",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self.workdir}/",

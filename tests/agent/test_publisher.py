@@ -48,8 +48,15 @@ def seq_payload(seq: int) -> bytes:
 
 
 def cfg_for(broker: MosquittoBroker | TcpProxy, **kw: Any) -> MqttSection:
-    base: dict[str, Any] = dict(host=broker.host, port=broker.port, tls=False, keepalive_s=5,
-                                reconnect_min_s=0.05, reconnect_max_s=0.3, max_inflight=INFLIGHT)
+    base: dict[str, Any] = dict(
+        host=broker.host,
+        port=broker.port,
+        tls=False,
+        keepalive_s=5,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.3,
+        max_inflight=INFLIGHT,
+    )
     return MqttSection(**{**base, **kw})
 
 

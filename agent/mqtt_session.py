@@ -1,0 +1,93 @@
+"""One MQTT connection of the publisher: its paho client, its state and the events it posts."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.config import MqttSection
+from siaga.mqtt import configure_client
+from siaga.wire import OFFLINE
+
+CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake
+
+EventKind = Literal["connack", "puback", "disconnect", "wake", "status", "stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    gen: int = 0  # which connection a paho callback came from (0: not from paho)
+    mid: int = 0
+    code: ReasonCode | None = None
+    receive_max: int = 0
+
+
+@dataclass(slots=True)
+class Session:
+    """One connection: its paho client and what is in flight on it."""
+
+    gen: int
+    client: mqtt.Client
+    up: bool = False  # CONNACK success received and not yet disconnected
+    ended: bool = False  # stop serving: refused, lost or timed out
+    closed: bool = False  # paho reported the disconnect
+    up_since: float = 0.0
+    up_for_s: float = 0.0
+    window: int = 1
+    last_sent: int | None = None
+    inflight: dict[int, int] = field(default_factory=dict)  # mid -> seq
+    control: dict[int, str] = field(default_factory=dict)  # mid -> topic (online, status, offline)
+
+
+def new_client(
+    cfg: MqttSection,
+    *,
+    client_id: str,
+    username: str,
+    gen: int,
+    will_topic: str,
+    events: queue.SimpleQueue[Event],
+) -> mqtt.Client:
+    """A fresh paho v5 client that never reconnects, queues or re-sends on its own.
+
+    Its callbacks run on paho's thread while it holds its locks: they only post events
+    (tagged with `gen`, the connection they came from) for the delivery thread.
+    """
+    c = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+        protocol=mqtt.MQTTv5, reconnect_on_failure=False,
+    )  # fmt: skip
+    configure_client(c, cfg, username=username)
+    c.will_set(will_topic, OFFLINE, qos=1, retain=True)
+    c.max_inflight_messages_set(0)  # our own window limits what is in flight; paho never queues
+    c.connect_timeout = CONNECT_TIMEOUT_S
+    put = events.put
+
+    def on_connect(_c: Any, _u: Any, _f: Any, code: ReasonCode, props: Any) -> None:
+        receive_max = int(getattr(props, "ReceiveMaximum", 0) or 0)
+        put(Event("connack", gen, code=code, receive_max=receive_max))
+
+    def on_publish(_c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
+        put(Event("puback", gen, mid=mid, code=code))
+
+    def on_disconnect(_c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
+        put(Event("disconnect", gen, code=code))
+
+    c.on_connect, c.on_publish, c.on_disconnect = on_connect, on_publish, on_disconnect
+    return c
+
+
+def shutdown_socket(client: mqtt.Client) -> None:
+    """Break a stuck connection: paho's thread sees the error and ends by itself."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

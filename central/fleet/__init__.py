@@ -1,0 +1,1 @@
+"""Fleet provisioning and broker security: identities, credentials, CA, password file, ACL."""

@@ -1,0 +1,312 @@
+"""Fleet operations on a fleet directory: init, provision, services, revoke, derived files.
+
+Layout of the fleet directory (0700):
+    fleet.json            the registry (no clear-text secret)
+    ca/ca.pem, ca.key     the local CA (key 0600); ca/crl.pem its revocation list
+    broker/               server.pem + server.key, passwd, acl: what the broker needs
+    revoked.txt           revoked agent ids, one a line: central's revoked-agent check reads it
+    bundles/ID/           one-time output for a box or a service (secrets 0600)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Container, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from central.fleet import registry as reg_mod
+from central.fleet.acl import ROLES, Role, agent_pattern, render_acl
+from central.fleet.bundle import agent_toml, install_note, service_toml
+from central.fleet.ca import CERT_DAYS, Authority, create_ca
+from central.fleet.emqx import emqx_acl
+from central.fleet.files import PUBLIC_MODE, SECRET_MODE, atomic_write
+from central.fleet.passwd import hash_password, render_password_file
+from central.fleet.registry import (
+    AUTH_MODES,
+    AgentEntry,
+    Auth,
+    BrokerEntry,
+    FleetError,
+    Registry,
+    ServiceEntry,
+    check_id,
+    check_kelurahan,
+)
+from siaga.wire import DEFAULT_PREFIX
+
+DEFAULT_INSTALL_DIR = Path("/etc/siaga")
+SYSTEMD_KEY = Path("/run/credentials/siaga-agent.service/mqtt-key")
+SecretsVia = Literal["systemd", "file"]
+
+
+def new_password() -> str:
+    """A random password (192 bits, URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+class Fleet:
+    """One fleet directory and the operations on it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory).absolute()
+        self.registry_path = self.dir / reg_mod.REGISTRY_FILE
+        self.ca_cert, self.ca_key, self.crl = (self.dir / "ca" / n for n in
+                                               ("ca.pem", "ca.key", "crl.pem"))  # fmt: skip
+        b = self.dir / "broker"
+        self.server_cert, self.server_key = b / "server.pem", b / "server.key"
+        self.passwd, self.acl = b / "passwd", b / "acl"
+        self.revoked_file = self.dir / "revoked.txt"
+        self.bundles = self.dir / "bundles"
+
+    # ---- reading ----
+
+    def load(self) -> Registry:
+        """The registry (FleetError when there is none)."""
+        return reg_mod.load(self.registry_path)
+
+    def authority(self) -> Authority:
+        """The CA, loaded from the fleet directory."""
+        try:
+            return Authority.load(self.ca_cert.read_bytes(), self.ca_key.read_bytes())
+        except FileNotFoundError as exc:
+            raise FleetError(f"{exc.filename}: missing (run `siaga fleet init`)") from None
+        except ValueError as exc:
+            raise FleetError(f"{self.ca_cert}: unusable CA: {exc}") from None
+
+    # ---- init ----
+
+    def init(
+        self,
+        *,
+        host: str | None = None,
+        hostnames: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        password_port: int = 8883,
+        cert_port: int = 8884,
+        prefix: str | None = None,
+    ) -> Registry:
+        """Create the CA, the broker certificate and an empty registry (refuses to overwrite)."""
+        if self.registry_path.exists():
+            raise FleetError(f"{self.registry_path}: a fleet already exists here")
+        names, addrs = list(hostnames), list(ips)
+        for ip in addrs:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise FleetError(f"--ip {ip!r}: not an IP address") from None
+        for name in names:
+            if not name or len(name) > 253 or any(c in name for c in " /:@\n"):
+                raise FleetError(f"--hostname {name!r}: not a host name")
+        if not names and not addrs:
+            names, addrs = ["localhost"], ["127.0.0.1"]
+        broker_host = host or (names[0] if names else addrs[0])
+        if broker_host not in names and broker_host not in addrs:
+            msg = f"--host {broker_host!r}: not among --hostname/--ip (agents could not verify it)"
+            raise FleetError(msg)
+        for flag, port in (("--password-port", password_port), ("--cert-port", cert_port)):
+            if not 1 <= port <= 65535:
+                raise FleetError(f"{flag} {port}: a TCP port is 1 to 65535")
+        if password_port == cert_port:
+            raise FleetError("--password-port and --cert-port must differ")
+        try:
+            agent_pattern(prefix or DEFAULT_PREFIX)
+        except ValueError as exc:
+            raise FleetError(f"--prefix: {exc}") from None
+        with reg_mod.locked(self.dir):
+            for d in (self.dir, self.ca_cert.parent, self.passwd.parent, self.bundles):
+                d.mkdir(parents=True, exist_ok=True)
+                d.chmod(0o700)
+            ca = create_ca()
+            atomic_write(self.ca_key, ca.key_pem, mode=SECRET_MODE)
+            atomic_write(self.ca_cert, ca.cert_pem, mode=PUBLIC_MODE)
+            server = self.authority().server_cert(names, addrs)
+            atomic_write(self.server_key, server.key_pem, mode=SECRET_MODE)
+            atomic_write(self.server_cert, server.cert_pem, mode=PUBLIC_MODE)
+            broker = BrokerEntry(host=broker_host, hostnames=names, ips=addrs,
+                                 password_port=password_port, cert_port=cert_port)  # fmt: skip
+            reg = Registry(broker=broker, topic_prefix=prefix or DEFAULT_PREFIX)
+            self._commit(reg)
+        return reg
+
+    # ---- agents ----
+
+    def provision(
+        self,
+        agent_id: str,
+        *,
+        site: str,
+        kelurahan: str,
+        auth: Auth = "password",
+        out: Path | None = None,
+        install_dir: Path = DEFAULT_INSTALL_DIR,
+        cameras: Sequence[tuple[str, str]] = (),
+        days: int = CERT_DAYS,
+        known_kelurahan: Container[str] | None = None,
+        secrets_via: SecretsVia = "systemd",
+    ) -> Path:
+        """Register a box; write its bundle (config, CA, secrets) and return the bundle path.
+
+        known_kelurahan: the city's kelurahan codes (from the area file), when available.
+        secrets_via: "systemd": the unit's LoadCredential= hands the password (credential
+        mqtt-password) and the key (mqtt-key) to the service, which runs as a dynamic user;
+        "file": agent.toml names password_file and key_file under install_dir.
+        """
+        if secrets_via not in ("systemd", "file"):
+            raise FleetError(f"--secrets {secrets_via!r}: systemd or file")
+        check_id(agent_id)
+        check_kelurahan(kelurahan)
+        if known_kelurahan is not None and kelurahan not in known_kelurahan:
+            raise FleetError(f"kelurahan code {kelurahan!r} is not in the city's area file")
+        if not install_dir.is_absolute():
+            raise FleetError(f"--install-dir {install_dir}: must be an absolute path")
+        if auth not in AUTH_MODES:
+            raise FleetError(f"--auth {auth!r}: one of {', '.join(AUTH_MODES)}")
+        if not site.strip() or len(site) > 128:
+            raise FleetError("--site: 1 to 128 characters")
+        for cam_id, source in cameras:
+            check_id(cam_id, "camera id")
+            if not source:
+                raise FleetError(f"camera {cam_id}: empty source")
+        if not 1 <= days <= 3650:
+            raise FleetError("--days: 1 to 3650")
+        with reg_mod.locked(self.dir):
+            reg = self.load()
+            if agent_id in reg.agents:
+                state = "revoked" if reg.agents[agent_id].revoked else "provisioned"
+                raise FleetError(f"agent {agent_id!r} is already {state}; ids are never reused "
+                                 "(revoke it and provision a new id)")  # fmt: skip
+            if agent_id in reg.services:
+                raise FleetError(f"{agent_id!r} is a service user name; choose another agent id")
+            bundle = self._fresh_bundle(out, agent_id)
+            entry = AgentEntry(id=agent_id, site=site, kelurahan_code=kelurahan, auth=auth,
+                               created_at=datetime.now(UTC))  # fmt: skip
+            files: dict[str, Path] = {"ca_file": install_dir / "ca.pem"}
+            install = [f"ca.pem -> {install_dir / 'ca.pem'} (0644)"]
+            atomic_write(bundle / "ca.pem", self.ca_cert.read_bytes(), mode=PUBLIC_MODE)
+            if auth in ("password", "both"):
+                password = new_password()
+                pw_name = (
+                    "credentials/mqtt-password" if secrets_via == "systemd" else "mqtt-password"
+                )
+                atomic_write(bundle / pw_name, password + "\n", mode=SECRET_MODE)
+                (bundle / pw_name).parent.chmod(0o700)
+                entry.password_hash = hash_password(password)
+                install.append(f"{pw_name} -> {install_dir / pw_name} (0600, root)")
+                if secrets_via == "file":
+                    files["password_file"] = install_dir / pw_name
+            if auth in ("cert", "both"):
+                issued = self.authority().client_cert(agent_id, days=days)
+                atomic_write(bundle / "client.key", issued.key_pem, mode=SECRET_MODE)
+                atomic_write(bundle / "client.pem", issued.cert_pem, mode=PUBLIC_MODE)
+                entry.cert_serial, entry.cert_not_after = issued.serial, issued.not_after
+                files["cert_file"] = install_dir / "client.pem"
+                files["key_file"] = (SYSTEMD_KEY if secrets_via == "systemd"
+                                     else install_dir / "client.key")  # fmt: skip
+                install += [f"client.pem -> {install_dir / 'client.pem'} (0644)",
+                            f"client.key -> {install_dir / 'client.key'} (0600, root)"]  # fmt: skip
+            install.append(f"agent.toml -> {install_dir / 'agent.toml'} (0644)")
+            port = reg.broker.cert_port if auth in ("cert", "both") else reg.broker.password_port
+            text = agent_toml(entry, reg, port=port, files=files, cameras=cameras,
+                              systemd=secrets_via == "systemd")  # fmt: skip
+            atomic_write(bundle / "agent.toml", text, mode=PUBLIC_MODE)
+            atomic_write(bundle / "INSTALL.txt", install_note(entry, install, secrets_via),
+                         mode=PUBLIC_MODE)  # fmt: skip
+            reg.agents[agent_id] = entry
+            self._commit(reg)
+        return bundle
+
+    def revoke(self, agent_id: str, reason: str = "") -> AgentEntry:
+        """Mark revoked; rewrite the password file, ACL, CRL and revoked list."""
+        with reg_mod.locked(self.dir):
+            reg = self.load()
+            entry = reg.agents.get(agent_id)
+            if entry is None:
+                raise FleetError(f"no agent {agent_id!r} in this fleet (see `siaga fleet list`)")
+            if entry.revoked:
+                raise FleetError(f"agent {agent_id!r} was already revoked at {entry.revoked_at}")
+            entry.revoked_at, entry.revoked_reason = datetime.now(UTC), reason or None
+            self._commit(reg)
+        return entry
+
+    def refresh(self) -> Registry:
+        """Regenerate the derived files (a fresh CRL: it must be renewed before it expires)."""
+        with reg_mod.locked(self.dir):
+            reg = self.load()
+            self._commit(reg)
+        return reg
+
+    # ---- services ----
+
+    def add_service(self, name: str, role: Role, *, out: Path | None = None) -> Path:
+        """A password user for central, a dashboard or an operator tool; returns its bundle."""
+        check_id(name, "service name")
+        if role not in ROLES:
+            raise FleetError(f"--role {role!r}: one of {', '.join(ROLES)}")
+        with reg_mod.locked(self.dir):
+            reg = self.load()
+            if name in reg.agents or name in reg.services:
+                raise FleetError(f"{name!r} already exists in this fleet")
+            bundle = self._fresh_bundle(out, name)
+            password = new_password()
+            atomic_write(bundle / "mqtt-password", password + "\n", mode=SECRET_MODE)
+            atomic_write(bundle / "ca.pem", self.ca_cert.read_bytes(), mode=PUBLIC_MODE)
+            atomic_write(bundle / "mqtt.toml", service_toml(name, role, reg), mode=PUBLIC_MODE)
+            reg.services[name] = ServiceEntry(name=name, role=role, created_at=datetime.now(UTC),
+                                              password_hash=hash_password(password))  # fmt: skip
+            self._commit(reg)
+        return bundle
+
+    # ---- derived files ----
+
+    def _fresh_bundle(self, out: Path | None, name: str) -> Path:
+        bundle = (out or self.bundles / name).absolute()
+        if bundle.exists() and any(bundle.iterdir()):
+            raise FleetError(f"{bundle}: output directory exists and is not empty")
+        bundle.mkdir(parents=True, exist_ok=True)
+        bundle.chmod(0o700)
+        return bundle
+
+    def _commit(self, reg: Registry) -> None:
+        """Save the registry and regenerate everything derived from it."""
+        reg_mod.save(self.registry_path, reg)
+        users = {a.id: a.password_hash for a in reg.agents.values()
+                 if a.password_hash and not a.revoked}  # fmt: skip
+        users.update({s.name: s.password_hash for s in reg.services.values()})
+        atomic_write(self.passwd, render_password_file(users), mode=SECRET_MODE)
+        revoked = sorted(a.id for a in reg.agents.values() if a.revoked)
+        services = {s.name: s.role for s in reg.services.values()}
+        atomic_write(self.acl, render_acl(services, revoked=revoked, prefix=reg.topic_prefix),
+                     mode=SECRET_MODE)  # fmt: skip
+        serials = [(a.cert_serial, a.revoked_at) for a in reg.agents.values()
+                   if a.revoked_at is not None and a.cert_serial is not None]  # fmt: skip
+        atomic_write(self.crl, self.authority().crl(serials), mode=PUBLIC_MODE)
+        atomic_write(self.revoked_file, "".join(
+            ["# revoked Siaga agents, one id a line (generated by `siaga fleet`)\n"]
+            + [f"{r}\n" for r in revoked]), mode=PUBLIC_MODE)  # fmt: skip
+        for out in map(Path, reg.broker_config_dirs):
+            self._refresh_config_dir(out, reg)
+
+    def _refresh_config_dir(self, out: Path, reg: Registry) -> None:
+        """Keep a broker-config output in step (the broker reads it after a SIGHUP)."""
+        if not out.is_dir():
+            return
+        atomic_write(out / "emqx-acl.conf", emqx_acl(reg), mode=PUBLIC_MODE)
+        for src in (self.passwd, self.acl, self.crl):
+            dest, tmp = out / src.name, out / f".{src.name}.copy"
+            try:
+                st = dest.stat()  # keep the group and mode the operator gave it
+                mode, gid = stat.S_IMODE(st.st_mode), st.st_gid
+            except FileNotFoundError:
+                mode, gid = stat.S_IMODE(src.stat().st_mode), -1
+            tmp.unlink(missing_ok=True)
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, mode)
+            if gid >= 0:
+                os.chown(tmp, -1, gid)
+            tmp.replace(dest)
