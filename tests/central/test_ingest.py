@@ -8,6 +8,9 @@ availability and status are tracked; restarts and database outages lose nothing.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -355,6 +358,47 @@ def test_stop_is_bounded_with_the_database_down_and_the_queue_full(
     assert time.monotonic() - t0 < 4.0
     assert c.metrics()["acked"] == 0  # nothing was stored, so nothing was acknowledged
 
+
+CRASHING_COLLECTOR = """
+import sys, time
+from central.config import CentralConfig, CentralSection, MqttSection, StorageSection
+from central.ingest import Collector
+from central.store import Store
+port, url = int(sys.argv[1]), sys.argv[2]
+cfg = CentralConfig(central=CentralSection(instance="central-1"),
+                    mqtt=MqttSection(host="127.0.0.1", port=port),
+                    storage=StorageSection(url=url, batch_max_rows=50, batch_max_wait_ms=20))
+Collector(cfg, Store.open(url)).start()
+time.sleep(60)
+"""
+
+
+def test_kill_9_mid_stream_loses_nothing(
+    central_mosquitto: MosquittoBroker, tmp_path: Any, collector_factory: Factory
+) -> None:
+    # Acknowledged only after commit: whatever the killed process had not committed, the broker
+    # still holds for the session, and the next collector with that name stores it.
+    url = f"sqlite:///{tmp_path}/k9.sqlite3"
+    store = Store.open(url)
+    cfg = central_config(central_mosquitto, url)
+    first = collector_factory(cfg, store)
+    assert first.wait_ready(10)
+    first.stop(timeout_s=2)  # the session exists: the broker queues for it
+    res = run_sim(central_mosquitto, agents=50, windows=200, duplicates=0.02, seed=11)
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_COLLECTOR,
+                              str(central_mosquitto.port), url])  # fmt: skip
+    try:
+        assert wait_until(lambda: store.count_rows() >= 500, WAIT_S)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        child.kill()
+    at_kill = store.count_rows()
+    assert at_kill < res.unique  # killed mid-stream, with messages in flight
+    second = collector_factory(cfg, store)
+    assert wait_until(lambda: store.count_rows() == res.unique, WAIT_S), second.metrics()
+    assert store.stored_keys() == res.keys
+    assert wait_until(settled(second, 1), WAIT_S) and second.metrics()["stored"] > 0
 
 
 def test_every_simulated_reject_reason_is_a_documented_reason():

@@ -1,0 +1,197 @@
+"""The collector's in-between: a bounded inbox of deliveries, and what one batch of them becomes.
+
+The network thread puts everything one socket read delivered into the `Inbox` at once (a chunk);
+writer threads take up to batch_max_rows messages across chunks. `classify` validates a batch
+(central.validate.check on every message) into rows to write, rejects, availability and status
+updates; the inbox never holds more than its bound, so a full one pushes back on the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from central.mqtt_wire import Publish
+from central.store import Availability, Reject, Status, counts_row, excerpt
+from central.validate import Outcome, check
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY_S = 10.0  # one log line per reject reason per this many seconds
+
+
+class Chunk(NamedTuple):
+    """Deliveries of one socket read: when they came and on which connection."""
+
+    received: float  # time.time()
+    gen: int
+    pubs: list[Publish]  # (topic, payload, size, packet id, qos)
+
+
+class Inbox:
+    """A bounded FIFO of deliveries, counted in messages.
+
+    The bound covers every message in hand: queued, or taken by get() and not yet done() (being
+    validated, waiting for a writer, being written).
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._chunks: deque[Chunk] = deque()
+        self._n = 0  # queued
+        self._held = 0  # queued, or taken and not yet done()
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        """Messages in hand (queued or being handled)."""
+        return self._held
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being handled."""
+        return self._held == 0
+
+    def put(self, chunk: Chunk, give_up: Callable[[], bool]) -> int:
+        """Queue the chunk, waiting for room (in parts when needed); how many were queued."""
+        pubs, done = chunk.pubs, 0
+        with self._cond:
+            while done < len(pubs):
+                room = self.maxsize - self._held
+                if room <= 0:
+                    if give_up():
+                        return done
+                    self._cond.wait(0.2)
+                    continue
+                part = pubs if done == 0 and len(pubs) <= room else pubs[done : done + room]
+                self._chunks.append(Chunk(chunk.received, chunk.gen, part))
+                self._n += len(part)
+                self._held += len(part)
+                done += len(part)
+                self._cond.notify_all()
+        return done
+
+    def get(self, max_rows: int, wait_s: float, hurry: Callable[[], bool]) -> list[Chunk]:
+        """Up to max_rows messages, waiting at most wait_s after the first (0.1 s for one)."""
+        out: list[Chunk] = []
+        rows = 0
+        with self._cond:
+            if not self._n:
+                self._cond.wait(0.1)
+                if not self._n:
+                    return out
+            deadline = time.monotonic() + wait_s
+            while True:
+                while self._chunks and rows < max_rows:
+                    c = self._chunks[0]
+                    take = max_rows - rows
+                    if len(c.pubs) <= take:
+                        self._chunks.popleft()
+                        out.append(c)
+                        rows += len(c.pubs)
+                    else:
+                        out.append(Chunk(c.received, c.gen, c.pubs[:take]))
+                        self._chunks[0] = Chunk(c.received, c.gen, c.pubs[take:])
+                        rows += take
+                left = deadline - time.monotonic()
+                if rows >= max_rows or left <= 0 or hurry():
+                    break
+                self._cond.wait(left)
+            self._n -= rows
+        return out
+
+    def done(self, n: int) -> None:
+        """n messages from get() are handled (stored, or given up)."""
+        with self._cond:
+            self._held -= n
+            self._cond.notify_all()  # room for the network thread
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one batch of deliveries becomes."""
+
+    counts: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    availability: list[Availability] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    flagged: int = 0
+    ignored: int = 0
+    acks: dict[int, list[int]] = field(default_factory=dict)  # connection → packet ids
+    counts_params: list[tuple[Any, ...]] | None = None  # counts as the database driver takes them
+    size: int = 0  # deliveries in the batch
+    started: float = 0.0  # time.perf_counter() when it was taken from the inbox
+
+
+class RateLimitedLog:
+    """Logs the first reject of a reason, then at most one line per LOG_EVERY_S per reason."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._held: Counter[str] = Counter()
+
+    def __call__(self, reason: str, topic: str, detail: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(reason, -LOG_EVERY_S) < LOG_EVERY_S:
+            self._held[reason] += 1
+            return
+        self._last[reason] = now
+        more = self._held.pop(reason, 0)
+        log.warning("rejected message on %r: %s: %s%s", topic[:200], reason, detail[:300],
+                    f" ({more} more {reason} since the last line)" if more else "")  # fmt: skip
+
+
+KelurahanLookup = Callable[[str, str], str | None]
+
+
+def classify(
+    chunks: list[Chunk], *, prefix: str, max_payload_bytes: int,
+    camera_kelurahan: KelurahanLookup | None, reject_log: RateLimitedLog,
+    revoked: Container[str] = frozenset(),
+) -> Batch:  # fmt: skip
+    """Validate every delivery of a batch and sort it into what to write and what to ack."""
+    batch = Batch(size=sum(len(c.pubs) for c in chunks), started=time.perf_counter())
+    for received, gen, pubs in chunks:
+        at = datetime.fromtimestamp(received, UTC)
+        mids = [mid for _t, _p, _s, mid, qos in pubs if qos]
+        if mids:
+            batch.acks.setdefault(gen, []).extend(mids)
+        for topic, payload, size, _mid, _qos in pubs:
+            try:
+                out = check(topic, payload, prefix=prefix, max_payload_bytes=max_payload_bytes,
+                            size=size, revoked=revoked)  # fmt: skip
+            except Exception as exc:  # a bug must not stall the pipeline on one message
+                log.exception("checking a message on %r failed", topic)
+                out = Outcome("internal_error", f"{type(exc).__name__}: {exc}")
+            if out.counts is not None:
+                flagged = _kelurahan_differs(out, camera_kelurahan)
+                batch.flagged += flagged
+                batch.counts.append(counts_row(out.counts, received_at=at,
+                                               kelurahan_mismatch=flagged))  # fmt: skip
+            elif out.reason is not None:
+                reject_log(out.reason, topic, out.detail)
+                batch.rejects.append(Reject(at, topic, out.reason, out.detail, excerpt(payload)))
+            elif out.status is not None:
+                batch.statuses.append(Status(out.status.agent_id, payload.decode(),
+                                             out.status.time))  # fmt: skip
+            elif out.availability is not None:
+                batch.availability.append(Availability(out.agent_id, out.availability, at))
+            else:
+                batch.ignored += 1
+    return batch
+
+
+def _kelurahan_differs(out: Outcome, lookup: KelurahanLookup | None) -> bool:
+    msg = out.counts
+    if lookup is None or msg is None:
+        return False
+    try:
+        expected = lookup(msg.agent_id, msg.camera_id)
+    except Exception:
+        log.exception("camera registry lookup failed for %s/%s", msg.agent_id, msg.camera_id)
+        return False
+    return expected is not None and expected != msg.kelurahan_code
