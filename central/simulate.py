@@ -5,13 +5,13 @@ topics, with QoS 1. Each agent has strictly increasing seqs. On demand: duplicat
 published again a little later), skipped seqs (visible gaps), outages (an agent's messages held,
 then sent late, in order) and malformed payloads of many kinds, each with the reason central must
 reject it for. The returned `SimResult` says exactly what central should end up storing.
+
+`--per-agent` (central/sim/fleet.py, `FleetSimulation`): every agent its own MQTT connection and
+credentials instead, from one asyncio loop; city-scale tests, ACLs, reconnect bursts.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import hashlib
 import itertools
 import json
 import os
@@ -21,27 +21,27 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from siaga.wire import (
-    DEFAULT_PREFIX,
-    MAX_PAYLOAD_BYTES,
-    CountsMessage,
-    ModelInfo,
-    availability_topic,
-    counts_topic,
-    status_topic,
+from central.sim.fleet import FleetConfig, FleetResult, FleetSimulation, simulate_fleet
+from central.sim.messages import (
+    MALFORMED,
+    MODEL,
+    WIB,
+    aligned,
+    counts_message,
+    kelurahan_codes,
 )
+from siaga.wire import DEFAULT_PREFIX, MAX_PAYLOAD_BYTES, CountsMessage, counts_topic
 
-WIB = timezone(timedelta(hours=7), "WIB")
-MODEL = ModelInfo(name="aizoo_facemask_360", version="1",
-                  sha256=hashlib.sha256(b"siaga-simulator").hexdigest())  # fmt: skip
-FALLBACK_KELURAHAN = ("33.74.01.1001",)
+__all__ = ["MALFORMED", "MODEL", "WIB", "FleetConfig", "FleetResult", "FleetSimulation",
+           "SimConfig", "SimResult", "Simulation", "kelurahan_codes", "simulate",
+           "simulate_fleet"]  # fmt: skip
+
 ACK_TIMEOUT_S = 60.0  # no PUBACK progress for this long: the broker is gone
 
 
@@ -108,88 +108,6 @@ class SimResult:
             "skipped_seqs": self.skipped, "malformed": dict(self.malformed),
             "elapsed_s": round(self.elapsed_s, 3), "rate_msg_s": round(self.rate, 1),
         }  # fmt: skip
-
-
-def kelurahan_codes(path: Path | None = None) -> tuple[str, ...]:
-    """Kelurahan codes of Semarang from the wilayah CSV, or one synthetic valid code."""
-    shared = Path(os.environ.get("SIAGA_SHARED", "../shared"))
-    path = path or shared / "geo" / "semarang_wilayah.csv"
-    try:
-        with path.open(encoding="utf-8") as f:
-            codes = tuple(r["code"] for r in csv.DictReader(f) if r.get("level") == "kelurahan")
-    except (OSError, KeyError):
-        codes = ()
-    return codes or FALLBACK_KELURAHAN
-
-
-# ---- malformed payloads: kind -> (reason central gives, how to make it) ----
-
-Maker = Callable[[dict[str, Any], str, str, "SimConfig"], tuple[str, bytes]]
-
-
-def _dump(d: dict[str, Any]) -> bytes:
-    return json.dumps(d, separators=(",", ":")).encode()
-
-
-def _edit(**changes: Any) -> Maker:
-    def make(d: dict[str, Any], topic: str, _a: str, _c: SimConfig) -> tuple[str, bytes]:
-        return topic, _dump({**d, **changes})
-
-    return make
-
-
-def _drop(key: str) -> Maker:
-    def make(d: dict[str, Any], topic: str, _a: str, _c: SimConfig) -> tuple[str, bytes]:
-        return topic, _dump({k: v for k, v in d.items() if k != key})
-
-    return make
-
-
-def _raw(payload: bytes) -> Maker:
-    return lambda _d, topic, _a, _c: (topic, payload)
-
-
-def _oversized(d: dict[str, Any], topic: str, _a: str, cfg: SimConfig) -> tuple[str, bytes]:
-    body = _dump(d)
-    return topic, body[:-1] + b',"pad":"' + b"x" * max(0, cfg.oversize_bytes - len(body)) + b'"}'
-
-
-def _other_agent(d: dict[str, Any], _t: str, agent: str, cfg: SimConfig) -> tuple[str, bytes]:
-    return counts_topic(agent + "-x", d["camera_id"], cfg.prefix), _dump(d)
-
-
-def _other_camera(d: dict[str, Any], _t: str, agent: str, cfg: SimConfig) -> tuple[str, bytes]:
-    return counts_topic(agent, d["camera_id"] + "-x", cfg.prefix), _dump(d)
-
-
-def _status(payload: bytes) -> Maker:
-    return lambda _d, _t, agent, cfg: (status_topic(agent, cfg.prefix), payload)
-
-
-def _availability(payload: bytes) -> Maker:
-    return lambda _d, _t, agent, cfg: (availability_topic(agent, cfg.prefix), payload)
-
-
-MALFORMED: dict[str, tuple[str, Maker]] = {
-    "oversized": ("oversized", _oversized),
-    "not_utf8": ("not_utf8", _raw(b'{"schema":"siaga.counts/1","site":"\xff\xfe\x00"}')),
-    "not_json": ("not_json", _raw(b"{this is not json")),
-    "empty": ("not_json", _raw(b"")),
-    "json_array": ("schema_invalid", _raw(b"[1,2,3]")),
-    "missing_field": ("schema_invalid", _drop("seq")),
-    "wrong_type": ("schema_invalid", _edit(seq="twelve")),
-    "negative_count": ("schema_invalid", _edit(people_seen=-1)),
-    "extra_field": ("schema_invalid", _edit(image="data:image/jpeg;base64,AAAA")),
-    "inconsistent": ("schema_invalid", _edit(masked=10**6)),
-    "bad_kelurahan": ("schema_invalid", _edit(kelurahan_code="33.74")),
-    "naive_time": ("schema_invalid", _edit(window_start="2024-01-01T10:00:00")),
-    "nul_in_string": ("schema_invalid", _edit(site="pasar\u0000johar")),
-    "future_schema": ("unsupported_schema", _edit(schema="siaga.counts/2")),
-    "agent_mismatch": ("topic_mismatch", _other_agent),
-    "camera_mismatch": ("topic_mismatch", _other_camera),
-    "bad_status": ("schema_invalid", _status(b'{"schema":"siaga.status/1"}')),
-    "bad_availability": ("schema_invalid", _availability(b"maybe")),
-}
 
 
 # ---- publishing ----
@@ -272,7 +190,7 @@ class Simulation:
                               codes[i % len(codes)], i, cfg.first_seq)
                        for i in range(cfg.agents)]  # fmt: skip
         self.result = SimResult()
-        self._base = _aligned(datetime.now(WIB) - timedelta(seconds=cfg.window_s * cfg.windows),
+        self._base = aligned(datetime.now(WIB) - timedelta(seconds=cfg.window_s * cfg.windows),
                               cfg.window_s)  # fmt: skip
         self._kinds = list(MALFORMED)
 
@@ -328,17 +246,9 @@ class Simulation:
         else:
             start = self._base + timedelta(seconds=cfg.window_s * r)
             end = start + timedelta(seconds=cfg.window_s)
-        people = rng.randrange(0, 60)
-        masked = rng.randrange(0, people + 1)
-        frames = cfg.window_s * 5
-        return CountsMessage(
-            agent_id=a.agent_id, seq=a.seq, camera_id=a.camera_id, site=f"site {a.index}",
-            kelurahan_code=a.kelurahan, window_start=start, window_end=end, people_seen=people,
-            masked=masked, unmasked=rng.randrange(0, people - masked + 1),
-            occupancy_mean=round(rng.uniform(0, 8), 2), occupancy_max=rng.randrange(0, 12),
-            frames_processed=frames, frames_inferred=rng.randrange(0, frames + 1), model=MODEL,
-            calibration_version="sim-1",
-        )  # fmt: skip
+        return counts_message(rng, agent_id=a.agent_id, seq=a.seq, camera_id=a.camera_id,
+                              index=a.index, kelurahan=a.kelurahan, start=start, end=end,
+                              window_s=cfg.window_s)  # fmt: skip
 
     def _next_counts(self, a: _Agent, r: int) -> tuple[str, bytes]:
         while self.rng.random() < self.cfg.skip:
@@ -386,57 +296,11 @@ def simulate(cfg: SimConfig) -> SimResult:
     return Simulation(cfg).run()
 
 
-def _aligned(t: datetime, window_s: int) -> datetime:
-    epoch = t.timestamp()
-    return datetime.fromtimestamp(epoch - epoch % window_s, UTC).astimezone(WIB)
-
-
-# ---- command line ----
+# ---- command line (central/sim/cli.py) ----
 
 
 def register(sub: Any) -> None:
     """Add `siaga simulate agents` to the command line."""
-    p = sub.add_parser("simulate", help="simulate many agents publishing counts to a broker")
-    ssub = p.add_subparsers(dest="simulate_what", metavar="WHAT", required=True)
-    a = ssub.add_parser("agents", help="many agents publishing count windows over MQTT")
-    a.add_argument("--count", type=int, default=100, help="number of agents")
-    a.add_argument(
-        "--interval",
-        type=float,
-        default=0.0,
-        help="seconds between an agent's windows (0: as fast as possible)",
-    )
-    a.add_argument("--windows", type=int, default=10, help="windows per agent")
-    a.add_argument("--window-s", type=int, default=60, help="length of a count window")
-    a.add_argument("--duplicates", type=float, default=0.0, help="share published twice")
-    a.add_argument("--skip", type=float, default=0.0, help="share of seqs never published")
-    a.add_argument("--outage-agents", type=int, default=0)
-    a.add_argument("--outage-s", type=float, default=0.0)
-    a.add_argument("--malformed", type=int, default=0, help="malformed payloads to interleave")
-    a.add_argument("--host", default="127.0.0.1")
-    a.add_argument("--port", type=int, default=1883)
-    a.add_argument("--prefix", default=DEFAULT_PREFIX)
-    a.add_argument("--clients", type=int, default=1, help="MQTT connections to publish on")
-    a.add_argument("--live", action="store_true", help="windows end at publish time")
-    a.add_argument("--seed", type=int, default=0)
-    a.set_defaults(func=run_agents)  # fmt: skip
+    from central.sim.cli import register as _register
 
-
-def run_agents(args: argparse.Namespace) -> int:
-    """Run the simulation and print a summary."""
-    cfg = SimConfig(
-        agents=args.count, windows=args.windows, interval_s=args.interval,
-        window_s=args.window_s, duplicates=args.duplicates, skip=args.skip,
-        outage_agents=args.outage_agents, outage_s=args.outage_s, malformed=args.malformed,
-        host=args.host, port=args.port, prefix=args.prefix, seed=args.seed,
-        clients=args.clients, live=args.live,
-    )  # fmt: skip
-    print(f"simulating {cfg.agents} agents x {cfg.windows} windows on "
-          f"{cfg.host}:{cfg.port} ({cfg.prefix})", flush=True)  # fmt: skip
-    try:
-        res = Simulation(cfg, progress=lambda s: print(s, flush=True)).run()
-    except (OSError, TimeoutError) as exc:
-        print(f"simulate: {exc}", flush=True)
-        return 1
-    print(json.dumps(res.summary()), flush=True)
-    return 0
+    _register(sub)
