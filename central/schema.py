@@ -287,5 +287,9 @@ alerts = Table(
     Column("first_seen", UtcDateTime(), nullable=False),
     Column("last_seen", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime()),
+    # Store-and-forward: the event (open/update/resolve) not yet acknowledged by the broker
+    # (NULL: nothing to send) and when the last one was.
+    Column("pending_event", String(8)),
+    Column("published_at", UtcDateTime()),
     Index("ix_alerts_state_rule_area", "state", "rule", "area_code"),
 )

@@ -25,7 +25,7 @@ from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
 from central.config import CentralConfig, MqttSection
 from central.ingest import Collector
 from central.report.run import ReportScheduler
-from central.rules import AlertEvent, RulesEngine, load_rules, mqtt_publisher
+from central.rules import AlertEvent, RulesEngine, load_rules, mqtt_sender
 from central.store import Store, make_engine, migrate
 from central.summaries import Summarizer, Summary, SummaryBoard
 from siaga.mqtt import configure_client
@@ -34,6 +34,7 @@ from siaga.sdnotify import Notifier
 log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET_S = 8.0  # the unit's TimeoutStopSec is 15 s
 INGEST_STOP_S = 4.0
+ALERT_FLUSH_S = 2.0
 
 
 def sd_notify(*fields: str) -> bool:
@@ -166,13 +167,17 @@ class CentralService:
         sync_cameras(self.engine, self.cameras)
         self.store = Store(self.engine)
         self.collector = Collector(cfg, self.store, camera_kelurahan=self.cameras.camera_kelurahan)
-        self.summarizer = Summarizer(self.engine, cfg.summaries, self.areas, self.cameras)
+        # A bad rules file stops start-up like a bad config (the summaries use its PPKM bounds).
+        rules = load_rules(cfg.rules.rules_file) if cfg.rules.enabled else None
+        self.summarizer = Summarizer(self.engine, cfg.summaries, self.areas, self.cameras,
+                                     rules=rules)  # fmt: skip
         self.board = SummaryBoard()
         self.publisher = SummaryPublisher(cfg.mqtt, client_id=f"{cfg.central.instance}-summaries")
         self.api_ctx = ApiContext(
             engine=self.engine, board=self.board, cameras=self.cameras,
             summary_interval_s=cfg.summaries.interval_s, gaps=self.store.gaps,
             ingest_metrics=self.collector.metrics, mqtt_connected=self._mqtt_connected,
+            report_dir=cfg.report.output_dir, opendata_dir=cfg.opendata.output_dir,
         )  # fmt: skip
         self.api: ApiServer | None = None
         if cfg.api.enabled:
@@ -183,12 +188,13 @@ class CentralService:
         self._summary_thread = threading.Thread(target=self._summary_loop, name="summaries",
                                                 daemon=True)  # fmt: skip
         self.reports = ReportScheduler(self.engine, cfg)  # catch-up at start, then daily
-        # Decision rules (central/rules): a bad rules file stops start-up like a bad config.
+        # Decision rules (central/rules).
         self.rules: RulesEngine | None = None
-        if cfg.rules.enabled:
-            send = mqtt_publisher(self.publisher.client, cfg.mqtt.topic_prefix)
-            self.rules = RulesEngine(self.engine, load_rules(cfg.rules.rules_file),
-                                     lambda e: self.publisher.connected and send(e))  # fmt: skip
+        if rules is not None:
+            # Store-and-forward: alerts raised while the broker is down are sent once it is back.
+            send = mqtt_sender(self.publisher.client, cfg.mqtt.topic_prefix,
+                               lambda: self.publisher.connected)  # fmt: skip
+            self.rules = RulesEngine(self.engine, rules, send)
         self._rules_thread = threading.Thread(target=self._rules_loop, name="rules", daemon=True)
 
     def _mqtt_connected(self) -> dict[str, bool]:
@@ -236,8 +242,18 @@ class CentralService:
             return []
 
     def _rules_loop(self) -> None:
-        while not self._stop.wait(self.cfg.rules.interval_s):
-            self.rules_pass()
+        # Rules every interval_s; in between, pending alerts are flushed every ALERT_FLUSH_S
+        # (a few rows' query) so that they go out soon after the broker is back.
+        next_at = time.monotonic() + self.cfg.rules.interval_s
+        while not self._stop.wait(min(ALERT_FLUSH_S, max(0.0, next_at - time.monotonic()))):
+            if time.monotonic() >= next_at:
+                self.rules_pass()
+                next_at = time.monotonic() + self.cfg.rules.interval_s
+            elif self.rules is not None and self.publisher.connected:
+                try:
+                    self.rules.flush()
+                except Exception:
+                    log.exception("publishing pending alerts failed")
 
     def healthy(self) -> bool:
         """The summary loop is turning (a pass may take long on a big city: allow 2 min)."""
@@ -276,11 +292,13 @@ class CentralService:
         """Start and run until stopped; pings the systemd watchdog while healthy."""
         self.start()
         try:
-            while not self._stop.wait(1.0):
+            while True:  # the first ping right after READY, then every second
                 if self.healthy():
                     self.notify("WATCHDOG=1")
                 else:
                     log.error("the summary loop is stuck; withholding the watchdog ping")
+                if self._stop.wait(1.0):
+                    break
         finally:
             self.shutdown()
         return 0

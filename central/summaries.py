@@ -6,6 +6,10 @@ Python over at most one row per camera. Closed hours of today and closed days ar
 refreshed a few per pass (so late data from a box that was offline shows up within about
 HOUR_REFRESH_S / DAY_REFRESH_S); a pass scans the last `recent_min` minutes, the current hour and
 the buckets due. Computation is pure (engine + clock in, payloads out); publishing is separate.
+
+Kelurahan, kecamatan and city payloads also carry `civic`: the local day's COVID-19 cases and
+weekly rate per 100,000, PPKM-style level, isolation beds and pharmacy stock of the area
+(central/civic/figures.py says how each is computed).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from sqlalchemy import Connection, Engine, func, select
 
 from central import schema
 from central.areas import Areas, CameraRegistry
+from central.civic.figures import area_civic
 from central.config import SummariesSection
+from central.rules.model import DEFAULT_RULES, Rules
 from siaga.wire import summary_topic
 
 log = logging.getLogger(__name__)
@@ -184,8 +190,12 @@ class Summarizer:
         cameras: CameraRegistry,
         *,
         clock: Callable[[], float] = time.monotonic,
+        rules: Rules | None = None,
     ) -> None:
         self.engine, self.cfg, self.areas, self.cameras = engine, cfg, areas, cameras
+        self.rules = rules or DEFAULT_RULES  # PPKM bounds, bed report age, low mask stock
+        self._kecamatan_of = {code: k.kecamatan_code for code, k in areas.kelurahan.items()}
+        self._civic: dict[tuple[str, str], dict[str, Any]] = {}
         self.tz = ZoneInfo(cfg.timezone)
         self._clock = clock
         self._buckets: dict[tuple[datetime, datetime], tuple[float, Rows]] = {}
@@ -222,6 +232,9 @@ class Summarizer:
             recent = camera_rows(conn, per["recent"].start, until)
             closed = self._cached(conn, hours + days)
             current = camera_rows(conn, hour, until)
+            # Civic figures of the local day (small tables: read every pass).
+            today = now.astimezone(self.tz).date()
+            self._civic = area_civic(conn, today, self._kecamatan_of, self.rules)
         today_rows = merge([current, *(self._buckets[(a, b)][1] for a, b, _ in hours)])
         return {"recent": recent, "today": today_rows, "7d": merge([current, closed])}
 
@@ -283,13 +296,19 @@ class Summarizer:
             name = entry.name if entry else None
             out.append(self._summary(head, "camera", f"{key[0]}/{key[1]}", name, now, a, extra))
         for code, k in sorted(self.areas.kelurahan.items()):
-            extra = {"kecamatan_code": k.kecamatan_code}
+            extra = {"kecamatan_code": k.kecamatan_code, **self._civic_of("kelurahan", code)}
             out.append(self._summary(head, "kelurahan", code, k.name, now, kel_areas[code], extra))
         for code, kc in sorted(self.areas.kecamatan.items()):
-            out.append(self._summary(head, "kecamatan", code, kc.name, now, kec_areas[code], {}))
+            extra = self._civic_of("kecamatan", code)
+            out.append(self._summary(head, "kecamatan", code, kc.name, now, kec_areas[code], extra))
         kota = self.areas.kota_code, self.areas.kota_name
-        out.append(self._summary(head, "city", *kota, now, city, {}))
+        out.append(self._summary(head, "city", *kota, now, city, self._civic_of("city", "")))
         return out
+
+    def _civic_of(self, level: str, code: str) -> dict[str, Any]:
+        """{"civic": figures} of one area (see central/civic/figures.py), or {} before a fetch."""
+        figs = self._civic.get((level, code))
+        return {} if figs is None else {"civic": figs}
 
     def _head(self, now: datetime) -> dict[str, Any]:
         """What every payload of one pass shares (formatted once: a city has 10,000 cameras)."""

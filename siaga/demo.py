@@ -226,6 +226,8 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
             CentralConfig,
             CentralSection,
             MqttSection,
+            OpendataSection,
+            ReportSection,
             StorageSection,
             SummariesSection,
         )
@@ -259,6 +261,9 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
         summaries=SummariesSection(interval_s=SUMMARY_INTERVAL_S,
                                    min_people_for_ratio=DEMO_MIN_PEOPLE, stale_after_s=30),
         api=ApiSection(host="127.0.0.1", port=free_port()),
+        # the newest daily report and open data day are written at start (catch-up)
+        report=ReportSection(output_dir=args.workdir / "reports"),
+        opendata=OpendataSection(output_dir=args.workdir / "opendata"),
     )  # fmt: skip
     svc = CentralService(cfg, notify=lambda *_: False)
     print(f"central: SQLite {db}; summaries every {SUMMARY_INTERVAL_S:g} s (ratio from "
@@ -306,6 +311,9 @@ def finish_central(svc: Any, *, delivered: int) -> None:
         with urlopen(f"{svc.api_url}{path}", timeout=5) as r:
             body = json.loads(r.read())
         print(f"GET {svc.api_url}{path}\n{pretty(body)}")
+    od = svc.cfg.opendata.output_dir
+    files = sorted(p.name for p in od.glob("kelurahan-daily-*.csv")) if od.is_dir() else []
+    print(f"open data (per kelurahan, no personal data): {od}: {', '.join(files) or 'none yet'}")
 
 
 def pretty(value: Any, indent: int = 0) -> str:

@@ -17,13 +17,16 @@ def report_cutoff(day: date, tz: ZoneInfo, hour: int = 12, minute: int = 0) -> d
     return datetime.combine(day, dtime(hour, minute), tzinfo=tz)
 
 
-def written_days(out_dir: Path) -> set[date]:
-    """Days whose report is in out_dir (its JSON file, written last, marks it complete)."""
+def written_days(out_dir: Path, pattern: re.Pattern[str] = _NAME) -> set[date]:
+    """Days whose report is in out_dir (its JSON file, written last, marks it complete).
+
+    pattern matches a complete day's marker file name, the day as its first group.
+    """
     if not out_dir.is_dir():
         return set()
     days: set[date] = set()
     for p in out_dir.iterdir():
-        m = _NAME.match(p.name)
+        m = pattern.match(p.name)
         if m:
             try:
                 days.add(date.fromisoformat(m.group(1)))
@@ -34,7 +37,7 @@ def written_days(out_dir: Path) -> set[date]:
 
 def due_reports(
     out_dir: Path, now: datetime, tz: ZoneInfo, hour: int = 12, minute: int = 0,
-    *, max_days: int = MAX_CATCH_UP_DAYS,
+    *, max_days: int = MAX_CATCH_UP_DAYS, pattern: re.Pattern[str] = _NAME,
 ) -> list[date]:  # fmt: skip
     """Days (oldest first) whose cut-off has passed and whose report is missing.
 
@@ -46,7 +49,7 @@ def due_reports(
     newest = local.date()
     if local < report_cutoff(newest, tz, hour, minute):
         newest -= timedelta(days=1)
-    written = {d for d in written_days(out_dir) if d <= newest}
+    written = {d for d in written_days(out_dir, pattern) if d <= newest}
     if not written:
         return [newest]
     last = max(written)

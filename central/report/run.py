@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from central.config import CentralConfig
+from central.opendata import run as opendata
 from central.report.build import build_report
 from central.report.due import due_reports
 from central.report.writers import write_report
@@ -49,11 +50,12 @@ def run_due(engine: Engine, cfg: CentralConfig, now: datetime | None = None) -> 
 
 
 class ReportScheduler:
-    """Writes due reports in a thread: once at start (catch-up), then at each cut-off.
+    """Writes due reports, then due open data, in a thread: at start (catch-up), then daily.
 
     It looks every check_s seconds (a directory listing; a report is built only when due), and
-    waits retry_s after a failure. It writes nothing while the output folder's parent is missing
-    (systemd's StateDirectory makes /var/lib/siaga-central; a development run has none).
+    waits retry_s after a failure (CKAN publishing failures included). It writes nothing to a
+    folder whose parent is missing (systemd's StateDirectory makes /var/lib/siaga-central; a
+    development run has none).
     """
 
     def __init__(self, engine: Engine, cfg: CentralConfig, *, check_s: float = 60.0,
@@ -62,27 +64,55 @@ class ReportScheduler:
         self.cfg = cfg
         self.check_s = check_s
         self.retry_s = retry_s
-        self.written: list[date] = []
+        self.written: list[date] = []  # reports
+        self.opendata_written: list[date] = []
+        self.published: list[date] = []  # open data days upserted into CKAN
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reports", daemon=True)
-        self._warned = False
+        self._warned_for: set[str] = set()
 
     def run_once(self, now: datetime | None = None) -> bool:
-        """Write what is due now; False when something failed or the folder is unusable."""
-        parent = self.cfg.report.output_dir.parent
-        if not parent.is_dir():
-            if not self._warned:
-                log.warning("daily reports off: %s does not exist", parent)
-                self._warned = True
+        """Write what is due now (reports, then open data); False when something failed."""
+        now = now or datetime.now(UTC)
+        ok = self._reports(now)
+        if self.cfg.opendata.enabled:
+            ok = self._opendata(now) and ok
+        return ok
+
+    def _usable(self, folder: Path, what: str) -> bool:
+        if folder.parent.is_dir():
             return True
-        due = due_reports(self.cfg.report.output_dir, now or datetime.now(UTC),
-                          ZoneInfo(self.cfg.report.timezone), self.cfg.report.hour,
-                          self.cfg.report.minute)  # fmt: skip
+        if what not in self._warned_for:
+            log.warning("%s off: %s does not exist", what, folder.parent)
+            self._warned_for.add(what)
+        return False
+
+    def _reports(self, now: datetime) -> bool:
+        r = self.cfg.report
+        if not self._usable(r.output_dir, "daily reports"):
+            return True
+        due = due_reports(r.output_dir, now, ZoneInfo(r.timezone), r.hour, r.minute)
         if not due:
             return True
         done = run_due(self.engine, self.cfg, now)
         self.written.extend(done)
         return len(done) == len(due)
+
+    def _opendata(self, now: datetime) -> bool:
+        o = self.cfg.opendata
+        if not self._usable(o.output_dir, "open data"):
+            return True
+        tz, hour, minute = opendata.schedule(self.cfg)
+        due = due_reports(o.output_dir, now, tz, hour, minute, pattern=opendata.DAY_MARKER)
+        done = opendata.run_due(self.engine, self.cfg, now) if due else []
+        self.opendata_written.extend(done)
+        ok = len(done) == len(due)
+        if o.ckan.enabled and opendata.ckan_due(o.output_dir, now):
+            published = opendata.publish_due(self.cfg, now)
+            if published is None:
+                return False
+            self.published.extend(published)
+        return ok
 
     def _loop(self) -> None:
         wait = 0.0

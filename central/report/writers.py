@@ -94,7 +94,8 @@ def report_paths(out_dir: Path, r: Report | None = None, *, day: Any = None) -> 
     return {fmt: out_dir / f"siaga-report-{d.isoformat()}.{fmt}" for fmt in FORMATS}
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write text to path through a temporary file in the same folder and a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
@@ -114,5 +115,5 @@ def write_report(r: Report, out_dir: Path) -> dict[str, Path]:
     paths = report_paths(out_dir, r)
     render = {"csv": to_csv, "html": to_html, "json": to_json}
     for fmt in FORMATS:
-        _atomic_write(paths[fmt], render[fmt](r))
+        atomic_write(paths[fmt], render[fmt](r))
     return paths

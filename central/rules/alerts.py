@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +62,21 @@ class AlertEvent:
         return json.dumps(self.payload(), separators=(",", ":"), sort_keys=True).encode()
 
 
+_RANK: Final = {"update": 0, "open": 1, "resolve": 2}
+
+
+def _merge(pending: str | None, new: Event) -> str:
+    """The event still to publish after new: resolve beats open beats update."""
+    return new if pending is None or _RANK[new] >= _RANK[pending] else pending
+
+
+def _event(r: Any) -> AlertEvent:
+    """A stored alert as the event waiting to be published (its current state)."""
+    return AlertEvent(r.pending_event, int(r.id), r.rule, r.area_code, r.severity, r.state,
+                      r.reason, json.loads(r.figures), _utc(r.first_seen), _utc(r.last_seen),
+                      None if r.resolved_at is None else _utc(r.resolved_at))  # fmt: skip
+
+
 class AlertStore:
     """Applies one evaluation's decisions to the `alerts` table; returns what changed."""
 
@@ -85,7 +102,7 @@ class AlertStore:
                         schema.alerts.insert().values(
                             rule=d.rule, area_code=d.area_code, severity=d.severity,
                             state="open", reason=d.reason, figures=figs, first_seen=now,
-                            last_seen=now, resolved_at=None,
+                            last_seen=now, resolved_at=None, pending_event="open",
                         )
                     ).inserted_primary_key  # fmt: skip
                     new_id = inserted[0] if inserted is not None else 0
@@ -93,12 +110,15 @@ class AlertStore:
                                              d.severity, "open", d.reason, d.figures, now, now,
                                              None))  # fmt: skip
                     continue
+                changed = row.severity != d.severity or row.reason != d.reason
+                pending = _merge(row.pending_event, "update") if changed else row.pending_event
                 conn.execute(
                     update(schema.alerts)
                     .where(a.id == row.id)
-                    .values(severity=d.severity, reason=d.reason, figures=figs, last_seen=now)
-                )
-                if row.severity != d.severity or row.reason != d.reason:
+                    .values(severity=d.severity, reason=d.reason, figures=figs, last_seen=now,
+                            pending_event=pending)
+                )  # fmt: skip
+                if changed:
                     events.append(AlertEvent("update", int(row.id), d.rule, d.area_code,
                                              d.severity, "open", d.reason, d.figures,
                                              _utc(row.first_seen), now, None))  # fmt: skip
@@ -108,13 +128,33 @@ class AlertStore:
                 conn.execute(
                     update(schema.alerts)
                     .where(a.id == row.id)
-                    .values(state="resolved", resolved_at=now)
+                    .values(state="resolved", resolved_at=now, pending_event="resolve")
                 )
                 events.append(AlertEvent("resolve", int(row.id), row.rule, row.area_code,
                                          row.severity, "resolved", row.reason,
                                          json.loads(row.figures), _utc(row.first_seen),
                                          _utc(row.last_seen), now))  # fmt: skip
         return events
+
+    def pending(self, limit: int = 1000) -> list[AlertEvent]:
+        """Alerts whose latest event the broker has not acknowledged, oldest first."""
+        a = schema.alerts.c
+        q = select(schema.alerts).where(a.pending_event.is_not(None)).order_by(a.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [_event(r) for r in conn.execute(q)]
+
+    def mark_published(self, events: Sequence[AlertEvent], now: datetime) -> int:
+        """Clear the pending event of each alert whose pending event is still the one sent."""
+        a = schema.alerts.c
+        n = 0
+        with self.engine.begin() as conn:
+            for e in events:
+                n += conn.execute(
+                    update(schema.alerts)
+                    .where(a.id == e.id, a.pending_event == e.event)
+                    .values(pending_event=None, published_at=_utc(now))
+                ).rowcount
+        return n
 
     def rows(self, state: str | None = None) -> list[dict[str, Any]]:
         """Stored alerts (one state, when given), by id."""
@@ -125,27 +165,45 @@ class AlertStore:
             return [dict(r._mapping) for r in conn.execute(q)]
 
 
-# publish(topic, payload) → whether it was handed to the client
+# publish(event) → whether it was handed to the client
 Publish = Callable[[AlertEvent], bool]
+# send(events) → for each event, whether the broker acknowledged it (QoS 1 PUBACK)
+Send = Callable[[Sequence[AlertEvent]], Sequence[bool]]
 
 
 class RulesEngine:
-    """One pass: gather figures (SQL), evaluate (pure), store, publish each change."""
+    """One pass: gather figures (SQL), evaluate (pure), store, then send what is pending.
 
-    def __init__(self, engine: Engine, rules: Rules, publish: Publish | None = None) -> None:
-        self.engine, self.rules, self.publish = engine, rules, publish
+    Store-and-forward: every change leaves its event pending on the alert's row; `flush` sends
+    the pending events and clears those the broker acknowledged, so alerts raised while the
+    broker is down go out once it is back (the latest state of each alert, at least once).
+    """
+
+    def __init__(self, engine: Engine, rules: Rules, send: Send | None = None) -> None:
+        self.engine, self.rules, self.send = engine, rules, send
         self.store = AlertStore(engine)
 
     def run(self, now: datetime | None = None) -> list[AlertEvent]:
-        """Evaluate at now (default: the clock); returns the changes, published when set."""
+        """Evaluate at now (default: the clock); returns the changes (then flushes)."""
         now = now or datetime.now(UTC)
         decisions = evaluate(gather(self.engine, self.rules, now), self.rules, now)
         events = self.store.apply(decisions, now)
-        if self.publish is not None:
-            for e in events:
-                if not self.publish(e):
-                    log.warning("alert %s %s/%s not published", e.event, e.rule, e.area_code)
+        self.flush(now)
         return events
+
+    def flush(self, now: datetime | None = None) -> int:
+        """Send every pending event; returns how many the broker acknowledged."""
+        if self.send is None:
+            return 0
+        pending = self.store.pending()
+        if not pending:
+            return 0
+        acked = [e for e, ok in zip(pending, self.send(pending), strict=True) if ok]
+        self.store.mark_published(acked, now or datetime.now(UTC))
+        if len(acked) < len(pending):
+            log.warning("%d of %d alert events not acknowledged; kept for the next try",
+                        len(pending) - len(acked), len(pending))  # fmt: skip
+        return len(acked)
 
 
 def mqtt_publisher(client: Any, prefix: str) -> Publish:
@@ -157,3 +215,27 @@ def mqtt_publisher(client: Any, prefix: str) -> Publish:
         return bool(info.rc == 0)
 
     return publish
+
+
+def mqtt_sender(client: Any, prefix: str, connected: Callable[[], bool],
+                wait_s: float = 5.0) -> Send:  # fmt: skip
+    """Send events at QoS 1 with a paho client and wait (bounded) for the broker's PUBACKs.
+
+    While not connected nothing is handed to paho (it would queue and resend on its own).
+    """
+    topic = alerts_topic(prefix)
+
+    def send(events: Sequence[AlertEvent]) -> list[bool]:
+        if not connected():
+            return [False] * len(events)
+        infos = [client.publish(topic, e.to_bytes(), qos=1, retain=False) for e in events]
+        deadline = time.monotonic() + wait_s
+        out = []
+        for info in infos:
+            if info.rc == 0 and not info.is_published():
+                with contextlib.suppress(RuntimeError, ValueError):  # the connection dropped
+                    info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
+            out.append(info.rc == 0 and info.is_published())
+        return out
+
+    return send

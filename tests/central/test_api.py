@@ -221,3 +221,73 @@ def test_civic_input_is_served_and_needs_a_token(client: TestClient) -> None:
     r = client.post("/civic/beds", json={"rows": []})
     assert r.status_code == 401
     assert "/civic/{module}" in client.get("/openapi.json").json()["paths"]
+
+
+# ---- decisions: alerts, reports, open data ----
+
+
+def test_alerts_reports_and_opendata(ctx: ApiContext, tmp_path) -> None:
+    from central.rules import AlertStore, Bed, Figures, evaluate
+    from central.rules.model import Rules
+
+    rules = Rules.model_validate(
+        {
+            "low_compliance": {"enabled": False},
+            "mask_stock": {"enabled": False},
+            "ppkm": {"enabled": False},
+        }
+    )
+    store = AlertStore(ctx.engine)
+    t0 = datetime(2021, 7, 10, 5, tzinfo=UTC)
+    t1 = t0 + timedelta(hours=1)
+    two = Figures(beds=(Bed("rs-1", "RS 1", 10, 9), Bed("rs-2", "RS 2", 10, 1)))
+    store.apply(evaluate(two, rules, t0), t0)  # city (10/20: none), rs-1 critical
+    one = Figures(beds=(Bed("rs-1", "RS 1", 10, 1), Bed("rs-2", "RS 2", 10, 7)))
+    store.apply(evaluate(one, rules, t1), t1)  # rs-1 resolved, rs-2 opened
+    reports, opendata = tmp_path / "reports", tmp_path / "od"
+    reports.mkdir()
+    opendata.mkdir()
+    (reports / "siaga-report-2021-07-10.html").write_text("<html>r</html>")
+    (reports / "siaga-report-2021-07-10.json").write_text('{"date": "2021-07-10"}')
+    (opendata / "kelurahan-daily-2021-07-10.csv").write_text("date,kelurahan_code\n")
+    (opendata / "datadictionary.json").write_text("{}")
+    app = ApiContext(engine=ctx.engine, board=ctx.board, cameras=ctx.cameras,
+                     report_dir=reports, opendata_dir=opendata)  # fmt: skip
+    with TestClient(create_app(app)) as c:
+
+        def areas(**params: str) -> list[tuple[str, str]]:
+            r = c.get("/alerts", params=params)
+            assert r.status_code == 200, r.text
+            return [(a["area_code"], a["state"]) for a in r.json()]
+
+        assert areas() == [("hospital/rs-2", "open")]
+        assert areas(state="all") == [("hospital/rs-2", "open"), ("hospital/rs-1", "resolved")]
+        assert areas(state="resolved", area="hospital/rs-1") == [("hospital/rs-1", "resolved")]
+        assert areas(state="all", rule="ppkm_level") == []
+        assert areas(state="all", since="2021-07-10T05:30:00Z") == [
+            ("hospital/rs-2", "open"), ("hospital/rs-1", "resolved")]  # fmt: skip
+        assert areas(state="all", since="2021-07-10T06:30:00Z") == []
+        a = c.get("/alerts").json()[0]
+        assert a["action"] == "prepare isolation beds" and a["figures"]["used"] == 7
+        assert a["publish_pending"] == "open" and a["published_at"] is None
+        assert c.get("/alerts", params={"state": "closed"}).status_code == 422
+        assert c.get("/alerts", params={"since": "2021-07-10T05:30:00"}).status_code == 422
+
+        r = c.get("/reports/2021-07-10", params={"format": "html"})
+        assert r.status_code == 200 and r.text == "<html>r</html>"
+        assert r.headers["content-type"].startswith("text/html")
+        assert c.get("/reports/2021-07-10").json() == {"date": "2021-07-10"}
+        r = c.get("/reports/2021-07-11")
+        assert r.status_code == 404 and "siaga central report --date 2021-07-11" in r.text
+        assert c.get("/reports/2021-13-01").status_code == 422
+        r = c.get("/opendata/2021-07-10.csv")
+        assert r.status_code == 200 and r.text.startswith("date,kelurahan_code")
+        assert r.headers["content-type"].startswith("text/csv")
+        assert c.get("/opendata/2021-07-10.json").status_code == 404
+        assert c.get("/opendata/2021-07-10.xml").status_code == 422
+        assert c.get("/opendata/datadictionary.json").json() == {}
+        paths = c.get("/openapi.json").json()["paths"]
+        assert {"/alerts", "/reports/{day}", "/opendata/{day}.{fmt}"} <= set(paths)
+    bare = ApiContext(engine=ctx.engine, board=ctx.board, cameras=ctx.cameras)
+    with TestClient(create_app(bare)) as c:
+        assert c.get("/reports/2021-07-10").status_code == 503

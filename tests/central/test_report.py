@@ -69,10 +69,14 @@ def _aid(direction: str, area: str, item: str, unit: str, qty: float, d: str) ->
 def seed(engine: Engine) -> None:
     """Two kecamatan, one kelurahan each; kecamatan B's cases and sanitizer stock are late."""
     rows: dict[Any, list[dict[str, Any]]] = {
-        schema.kecamatan: [{"code": KA, "name": "Kec A", "kota_code": CITY},
-                           {"code": KB, "name": "Kec B", "kota_code": CITY}],
-        schema.kelurahan: [{"code": K1, "name": "Kel 1", "kecamatan_code": KA},
-                           {"code": K2, "name": "Kel 2", "kecamatan_code": KB}],
+        schema.kecamatan: [
+            {"code": KA, "name": "Kec A", "kota_code": CITY},
+            {"code": KB, "name": "Kec B", "kota_code": CITY},
+        ],
+        schema.kelurahan: [
+            {"code": K1, "name": "Kel 1", "kecamatan_code": KA},
+            {"code": K2, "name": "Kel 2", "kecamatan_code": KB},
+        ],
         schema.counts: [
             _count(K1, "2021-07-10T04:00", 30, 24, 6),
             _count(K1, "2021-07-09T04:00", 100, 0, 100),  # before cut-off − 24 h

@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
 from central import schema
@@ -25,13 +23,10 @@ from central.rules import (
     RulesEngine,
     evaluate,
     load_rules,
-    mqtt_publisher,
 )
 from central.rules.evaluate import distance_km, ppkm_level
 from central.store import make_engine, migrate
 from siaga.settings import ConfigError
-from siaga.wire import DEFAULT_PREFIX, alerts_topic
-from tests.mqtt_broker import MosquittoBroker, Subscriber, wait_until
 
 NOW = datetime(2021, 7, 10, 5, 0, tzinfo=UTC)  # 12:00 in Semarang
 CENTROID = (110.42, -6.99)  # (lng, lat)
@@ -300,54 +295,3 @@ def test_gather_from_the_database_and_alert(engine: Engine) -> None:
     lc = next(e for e in events if e.rule == "low_compliance")
     assert lc.figures["cases_week"] == 30 and lc.figures["cases_prev_week"] == 10
     assert RulesEngine(engine, DEFAULT_RULES).run(NOW) == []  # unchanged: nothing to publish
-
-
-# ---- publishing on a real Mosquitto ----
-
-
-def test_alert_published_once_and_resolved_once(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/a.sqlite3")
-    migrate(engine)
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="rules-pub",
-                         protocol=mqtt.MQTTv5)  # fmt: skip
-    client.connect(mosquitto.host, mosquitto.port)
-    client.loop_start()
-    topic = alerts_topic()
-    try:
-        with Subscriber(mosquitto, [topic]) as sub:
-            rules = only_beds()
-            publish = mqtt_publisher(client, DEFAULT_PREFIX)
-            engine_ = RulesEngine(engine, rules, publish)
-            hot = Figures(beds=(Bed("rs-1", "RS Satu", 10, 7),))
-            cold = Figures(beds=(Bed("rs-1", "RS Satu", 10, 1),))
-            for i, figs in enumerate((hot, hot, cold, cold)):
-                t = NOW + timedelta(minutes=i)
-                events = engine_.store.apply(evaluate(figs, rules, t), t)
-                for e in events:
-                    assert publish(e)
-            assert sub.wait_for(lambda m: len(m) >= 4, 5.0)
-            assert not wait_until(lambda: len(sub.snapshot()) > 4, 0.5)
-            msgs = [json.loads(p) for p in sub.payloads(topic)]
-    finally:
-        client.disconnect()
-        client.loop_stop()
-        engine.dispose()
-    for area in ("city", "hospital/rs-1"):  # each: published once, resolved once
-        mine = [m for m in msgs if m["area_code"] == area]
-        assert [(m["event"], m["state"]) for m in mine] == [
-            ("open", "open"), ("resolve", "resolved")]  # fmt: skip
-    msgs = [m for m in msgs if m["area_code"] == "hospital/rs-1"]
-    assert msgs[0]["schema"] == "siaga.alert/1" and msgs[0]["id"] == msgs[1]["id"]
-    assert msgs[0]["rule"] == "bed_occupancy" and msgs[0]["area_code"] == "hospital/rs-1"
-    assert msgs[0]["figures"]["occupancy"] == 0.7 and msgs[1]["resolved_at"] is not None
-
-
-def only_beds() -> Rules:
-    """Only the bed rule (one hospital: city-wide has the same figures, so two alerts)."""
-    return Rules.model_validate(
-        {
-            "low_compliance": {"enabled": False},
-            "mask_stock": {"enabled": False},
-            "ppkm": {"enabled": False},
-        }
-    )
