@@ -35,9 +35,16 @@ class CentralSection(_Section):
 
 
 class MqttSection(BrokerSection):
-    """Broker connection of the collector and its shared subscription."""
+    """Broker connection of the collector and its (optionally shared) subscription.
 
-    share_group: str | None = Field(default="central", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    `share_group` unset (the default): one collector with a plain persistent subscription, which
+    Mosquitto keeps across a broker restart. Set it (the same on every collector) to split the
+    load with an MQTT v5 shared subscription; Mosquitto 2.0 does not restore a shared
+    subscription after a broker restart, so use that with a broker that does (EMQX) or restart
+    the broker only with the collectors connected (docs/deployment.md).
+    """
+
+    share_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     max_payload_bytes: int = Field(default=64 * 1024, ge=512, le=16 * 1024 * 1024)

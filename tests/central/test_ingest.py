@@ -45,13 +45,16 @@ Factory = Callable[..., Collector]
 
 def central_config(
     broker: MosquittoBroker, url: str, *, instance: str = "central-1",
-    max_payload_bytes: int = 64 * 1024, **storage: Any,
+    max_payload_bytes: int = 64 * 1024, share_group: str | None = "central", **storage: Any,
 ) -> CentralConfig:  # fmt: skip
-    """A collector config for a test broker and database: short waits, quick reconnects."""
+    """A collector config for a test broker and database: short waits, quick reconnects.
+
+    On a shared subscription by default: collectors of different instances split the load."""
     return CentralConfig(
         central=CentralSection(instance=instance),
         mqtt=MqttSection(host=broker.host, port=broker.port, reconnect_min_s=0.1,
-                         reconnect_max_s=0.5, max_payload_bytes=max_payload_bytes),
+                         reconnect_max_s=0.5, max_payload_bytes=max_payload_bytes,
+                         share_group=share_group),
         storage=StorageSection(url=url, **{"batch_max_wait_ms": 50, **storage}),
     )  # fmt: skip
 

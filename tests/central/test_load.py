@@ -83,7 +83,8 @@ def _collector_main(port: int, url: str, ready: EventType) -> None:
     """A collector in a child process, killed with SIGKILL by the test (a crash)."""
     # Long batches: at the kill, many messages are received but not yet committed.
     cfg = CentralConfig(central=CentralSection(instance="central-crash"),
-                        mqtt=MqttSection(port=port, reconnect_min_s=0.1),
+                        mqtt=MqttSection(port=port, reconnect_min_s=0.1,
+                                         share_group="central"),
                         storage=StorageSection(url=url, batch_max_rows=5000,
                                                batch_max_wait_ms=400))  # fmt: skip
     c = Collector(cfg, Store.open(url))
