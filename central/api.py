@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +56,7 @@ class ApiContext:
     mqtt_connected: Callable[[], Mapping[str, bool]] = dict
     report_dir: Path | None = None  # daily reports served at /reports/{date}
     opendata_dir: Path | None = None  # open data files served at /opendata/{date}.{csv,json}
+    revoked: Callable[[], Set[str]] = frozenset  # live list from [fleet] revoked_file
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
     request_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -221,9 +222,10 @@ def _registry_routes(app: FastAPI, ctx: ApiContext) -> None:
         return [{"code": c, "name": n, "kota_code": k, "kelurahan": by_kec.get(c, [])}
                 for c, n, k in kec]  # fmt: skip
 
-    @app.get("/agents", summary="Known agents: availability and last status")
+    @app.get("/agents", summary="Known agents: availability, last status, revoked or not")
     def agents() -> Any:
-        return [_agent_json(row) for row in _agent_rows(ctx.engine).values()]
+        revoked = ctx.revoked()
+        return [_agent_json(row, revoked) for row in _agent_rows(ctx.engine).values()]
 
     @app.get("/cameras", summary="Camera registry with health and last window")
     def cameras() -> Any:
@@ -250,13 +252,13 @@ def _agent_rows(engine: Engine) -> dict[str, Any]:
     return {r["agent_id"]: r for r in rows}
 
 
-def _agent_json(row: Any) -> dict[str, Any]:
+def _agent_json(row: Any, revoked: Set[str]) -> dict[str, Any]:
     status = json.loads(row["status_json"]) if row["status_json"] else None
     return {
         "agent_id": row["agent_id"], "availability": row["availability"],
         "availability_at": _iso(row["availability_at"]), "status": status,
         "status_at": _iso(row["status_at"]), "first_seen": _iso(row["first_seen"]),
-        "revoked": bool(row["revoked"]),
+        "revoked": bool(row["revoked"]) or row["agent_id"] in revoked,
     }  # fmt: skip
 
 

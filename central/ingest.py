@@ -171,6 +171,10 @@ class Collector:
             log.warning("collector %s: %d writer(s) still busy at stop", self.instance,
                         len(self._threads))  # fmt: skip
 
+    def revoked_agents(self) -> frozenset[str]:
+        """The agent ids revoked now (`[fleet] revoked_file`, re-read when it changes)."""
+        return self._revoked.current()
+
     def metrics(self) -> dict[str, Any]:
         """Counters and gauges of this collector (JSON-ready)."""
         client = self._client

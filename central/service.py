@@ -178,6 +178,7 @@ class CentralService:
             summary_interval_s=cfg.summaries.interval_s, gaps=self.store.gaps,
             ingest_metrics=self.collector.metrics, mqtt_connected=self._mqtt_connected,
             report_dir=cfg.report.output_dir, opendata_dir=cfg.opendata.output_dir,
+            revoked=self.collector.revoked_agents,
         )  # fmt: skip
         self.api: ApiServer | None = None
         if cfg.api.enabled:

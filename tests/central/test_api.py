@@ -151,6 +151,18 @@ def test_cameras_and_agents(client):
     agents = {a["agent_id"]: a for a in client.get("/agents").json()}
     assert agents["box1"]["status"]["cameras"]["cam1"]["reconnects"] == 1
     assert agents["box1"]["availability"] == "online"
+    assert not any(a["revoked"] for a in agents.values())
+
+
+def test_agents_show_the_live_revoked_list(ctx: ApiContext) -> None:
+    revoked: set[str] = set()
+    live = ApiContext(engine=ctx.engine, board=ctx.board, cameras=ctx.cameras,
+                      revoked=lambda: frozenset(revoked))  # fmt: skip
+    with TestClient(create_app(live)) as c:
+        assert not any(a["revoked"] for a in c.get("/agents").json())
+        revoked.add("box1")  # `siaga fleet revoke box1`: the collector re-reads the file
+        flags = {a["agent_id"]: a["revoked"] for a in c.get("/agents").json()}
+        assert flags["box1"] is True and not any(v for k, v in flags.items() if k != "box1")
 
 
 def test_gaps(client):
