@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,12 +267,35 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
         opendata=OpendataSection(output_dir=args.workdir / "opendata"),
     )  # fmt: skip
     svc = CentralService(cfg, notify=lambda *_: False)
+    load_civic_samples(svc)
     print(f"central: SQLite {db}; summaries every {SUMMARY_INTERVAL_S:g} s (ratio from "
           f"{DEMO_MIN_PEOPLE} person in the demo, 20 in production); API {svc.api_url} "
           f"(docs {svc.api_url}/docs)")  # fmt: skip
     svc.start()
     svc.collector.wait_ready(5)
+    areas = svc.areas
+    names = {
+        **{c: k.name for c, k in areas.kelurahan.items()},
+        **{c: k.name for c, k in areas.kecamatan.items()},
+        areas.kota_code: areas.kota_name,
+    }
+    for e in svc.rules_pass():  # the decisions the sample civic data calls for
+        print(f"decision ({e.severity}) {e.rule} in {names.get(e.area_code, e.area_code)}: "
+              f"{e.reason}")  # fmt: skip
     return svc
+
+
+def load_civic_samples(svc: Any) -> None:
+    """The synthetic civic sample files, dates moved to today, so that rules have data."""
+    from zoneinfo import ZoneInfo
+
+    from central.civic.common import AreaCodes
+    from central.civic.samples import EXAMPLES, load_samples
+
+    codes = AreaCodes(kota=svc.areas.kota_code, kelurahan=frozenset(svc.areas.kelurahan))
+    rows = load_samples(svc.engine, codes, now=datetime.now(ZoneInfo("Asia/Jakarta")))
+    print(f"civic: SYNTHETIC sample data from {EXAMPLES} (dates moved to today): "
+          + ", ".join(f"{n} {k} rows" for k, n in rows.items()))  # fmt: skip
 
 
 def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> None:

@@ -1,0 +1,49 @@
+"""The demo's synthetic civic samples: every module loads, moved so that the newest day is today."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select
+
+from central import schema
+from central.civic import MODULES
+from central.civic.samples import FILES, WHO, load_samples, shifted
+from central.store import make_engine, migrate
+from tests.central.civic_fixtures import AREAS
+
+
+def test_samples_load_every_module_dated_today(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/c.sqlite3")
+    migrate(engine)
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    written = load_samples(engine, AREAS, now=now)
+    assert set(written) == set(FILES) == set(MODULES)
+    assert all(n > 0 for n in written.values())
+    dated = [t for t in schema.metadata.tables.values()
+             if t.name.startswith("civic_") and "date" in t.c]  # fmt: skip
+    with engine.connect() as conn:
+        newest = max(str(conn.execute(select(func.max(t.c.date))).scalar()) for t in dated)
+        audited = conn.execute(select(func.count()).select_from(schema.civic_audit)
+                               .where(schema.civic_audit.c.who == WHO)).scalar()  # fmt: skip
+    assert len(dated) >= 4 and newest == "2026-11-27"
+    assert audited == sum(written.values())
+    # Loading again changes nothing (the import is idempotent).
+    assert load_samples(engine, AREAS, now=now) == written
+
+
+def test_shift_moves_dates_and_caps_times_at_now() -> None:
+    from central.civic.pharmacy import PharmacyStockRow
+
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    row = PharmacyStockRow.model_validate({
+        "pharmacy_id": "apotek-1", "item": "mask", "pharmacy_name": "Apotek",
+        "kelurahan_code": "33.74.01.1001", "quantity": 3, "unit": "box",
+        "lat": -6.98, "lng": 110.41,
+        "as_of": "2021-07-01T09:30:00+00:00",
+    })  # fmt: skip
+    days = (date(2026, 11, 27) - date(2021, 7, 1)).days
+    moved = shifted(row, days, now)
+    assert moved.as_of == now  # 09:30 today would be in the future: capped
+    assert shifted(row, days - 1, now).as_of == datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    assert moved.quantity == 3 and row.as_of.year == 2021
