@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,37 +59,49 @@ def _register_report(csub: Any) -> None:
     a.set_defaults(func=report_cmd)
 
 
-def report_cmd(args: argparse.Namespace) -> int:
-    """Build and write one day's report; 2 for bad arguments or config, 1 for failures."""
-    from datetime import date
+BuildDay = Callable[["Engine", CentralConfig, date, Path | None], dict[str, Path]]
 
+
+def _build_day(
+    args: argparse.Namespace, what: str, build: BuildDay
+) -> tuple[int, CentralConfig | None, date | None]:
+    """Parse --date, open the configured database, build one day's files and print their paths.
+
+    Returns (exit code, config, day): 2 for bad arguments or config, 1 for failures, 0 when built.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from central.report.run import make_report
     from central.store import migrate
 
     try:
         day = date.fromisoformat(args.date)
     except ValueError:
         print(f"siaga central: --date {args.date!r}: expected YYYY-MM-DD", file=sys.stderr)
-        return 2
+        return 2, None, None
     cfg = load(args)
     if cfg is None:
-        return 2
+        return 2, None, day
     engine = open_engine(cfg)
     if engine is None:
-        return 2
+        return 2, cfg, day
     try:
         migrate(engine)
-        paths = make_report(engine, cfg, day, args.out)
+        paths = build(engine, cfg, day, args.out)
     except (SQLAlchemyError, OSError) as exc:
-        print(f"siaga central: report {day}: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
+        print(f"siaga central: {what} {day}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1, cfg, day
     finally:
         engine.dispose()
     for p in paths.values():
         print(p)
-    return 0
+    return 0, cfg, day
+
+
+def report_cmd(args: argparse.Namespace) -> int:
+    """Build and write one day's report; 2 for bad arguments or config, 1 for failures."""
+    from central.report.run import make_report
+
+    return _build_day(args, "report", make_report)[0]
 
 
 def _register_opendata(csub: Any) -> None:
@@ -103,42 +117,19 @@ def _register_opendata(csub: Any) -> None:
 
 def opendata_cmd(args: argparse.Namespace) -> int:
     """Write one day's open data (and publish it); 2 for bad arguments or config, 1 for failures."""
-    from datetime import date
-
-    from sqlalchemy.exc import SQLAlchemyError
-
     from central.opendata.ckan import CkanError
     from central.opendata.run import make_opendata, publish_day
-    from central.store import migrate
 
+    rc, cfg, day = _build_day(args, "open data", make_opendata)
+    if rc != 0 or not args.publish:
+        return rc
+    assert cfg is not None and day is not None  # built: both were read
     try:
-        day = date.fromisoformat(args.date)
-    except ValueError:
-        print(f"siaga central: --date {args.date!r}: expected YYYY-MM-DD", file=sys.stderr)
-        return 2
-    cfg = load(args)
-    if cfg is None:
-        return 2
-    engine = open_engine(cfg)
-    if engine is None:
-        return 2
-    try:
-        migrate(engine)
-        paths = make_opendata(engine, cfg, day, args.out)
-    except (SQLAlchemyError, OSError) as exc:
-        print(f"siaga central: open data {day}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        n = publish_day(cfg, day, args.out)
+    except (CkanError, OSError) as exc:
+        print(f"siaga central: open data {day}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        engine.dispose()
-    for p in paths.values():
-        print(p)
-    if args.publish:
-        try:
-            n = publish_day(cfg, day, args.out)
-        except (CkanError, OSError) as exc:
-            print(f"siaga central: open data {day}: {exc}", file=sys.stderr)
-            return 1
-        print(f"CKAN: {n} rows upserted into {cfg.opendata.ckan.dataset}", file=sys.stderr)
+    print(f"CKAN: {n} rows upserted into {cfg.opendata.ckan.dataset}", file=sys.stderr)
     return 0
 
 

@@ -82,8 +82,9 @@ def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int] | None:
     return None
 
 
-def _utf8(s: str) -> bytes:
-    b = s.encode()
+def utf8(s: str | bytes) -> bytes:
+    """A length-prefixed UTF-8 string (or binary data) field."""
+    b = s.encode() if isinstance(s, str) else s
     if len(b) > 0xFFFF:
         raise ValueError("string longer than 65535 bytes")
     return struct.pack("!H", len(b)) + b
@@ -104,12 +105,12 @@ def connect_packet(
     props = (struct.pack("!BI", PROP_SESSION_EXPIRY, session_expiry_s)
              + struct.pack("!BH", PROP_RECEIVE_MAX, receive_max)
              + struct.pack("!BI", PROP_MAX_PACKET, max_packet_bytes))  # fmt: skip
-    body = _utf8("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive_s)
-    body += varint(len(props)) + props + _utf8(client_id)
+    body = utf8("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive_s)
+    body += varint(len(props)) + props + utf8(client_id)
     if username is not None:
-        body += _utf8(username)
+        body += utf8(username)
     if password is not None:
-        body += _utf8(password)
+        body += utf8(password)
     return _packet(CONNECT << 4, body)
 
 
@@ -117,7 +118,7 @@ def subscribe_packet(packet_id: int, topics: list[tuple[str, int, int]]) -> byte
     """SUBSCRIBE to (topic filter, max QoS, retain handling) each."""
     body = struct.pack("!H", packet_id) + b"\x00"  # no properties
     for topic, qos, retain_handling in topics:
-        body += _utf8(topic) + bytes([qos | (retain_handling << 4)])
+        body += utf8(topic) + bytes([qos | (retain_handling << 4)])
     return _packet((SUBSCRIBE << 4) | 0x02, body)
 
 

@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from central.mqtt_wire import utf8, varint
+
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 PINGREQ, PINGRESP, DISCONNECT = 0xC0, 0xD0, 0xE0
 QOS1, DUP = 0x02, 0x08
-MAX_REMAINING = 268_435_455
 
 CONNACK_REASONS = {
     1: "unacceptable protocol version",
@@ -48,42 +49,23 @@ class TlsVerifyError(MqttError):
     """The broker's certificate does not verify (not worth retrying)."""
 
 
-def remaining_length(n: int) -> bytes:
-    """MQTT's variable-length integer."""
-    if not 0 <= n <= MAX_REMAINING:
-        raise ValueError(f"packet too large: {n} bytes")
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _utf8(s: str | bytes) -> bytes:
-    b = s.encode() if isinstance(s, str) else s
-    if len(b) > 0xFFFF:
-        raise ValueError("string longer than 65535 bytes")
-    return struct.pack("!H", len(b)) + b
-
-
 def connect_packet(client_id: str, username: str | None, password: str | None,
                    keepalive_s: int, clean: bool = True) -> bytes:  # fmt: skip
     """CONNECT (MQTT 3.1.1)."""
     flags = (0x02 if clean else 0) | (0x80 if username is not None else 0)
     flags |= 0x40 if password is not None else 0
-    body = _utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s) + _utf8(client_id)
+    body = utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s) + utf8(client_id)
     if username is not None:
-        body += _utf8(username)
+        body += utf8(username)
     if password is not None:
-        body += _utf8(password)
-    return bytes([CONNECT]) + remaining_length(len(body)) + body
+        body += utf8(password)
+    return bytes([CONNECT]) + varint(len(body)) + body
 
 
 def publish_packet(topic: str, payload: bytes, pid: int, dup: bool = False) -> bytes:
     """PUBLISH with QoS 1."""
-    body = _utf8(topic) + struct.pack("!H", pid) + payload
-    return bytes([PUBLISH | QOS1 | (DUP if dup else 0)]) + remaining_length(len(body)) + body
+    body = utf8(topic) + struct.pack("!H", pid) + payload
+    return bytes([PUBLISH | QOS1 | (DUP if dup else 0)]) + varint(len(body)) + body
 
 
 async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:

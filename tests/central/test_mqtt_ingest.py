@@ -35,6 +35,20 @@ def publish_packet(
 
 
 @pytest.mark.parametrize(
+    ("n", "encoded"),
+    [(0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"), (16_383, b"\xff\x7f"),
+     (16_384, b"\x80\x80\x01"), (268_435_455, b"\xff\xff\xff\x7f")],
+)  # fmt: skip
+def test_varint_matches_the_spec_examples(n: int, encoded: bytes) -> None:
+    assert w.varint(n) == encoded
+
+
+def test_varint_refuses_what_mqtt_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        w.varint(268_435_456)
+
+
+@pytest.mark.parametrize(
     "n", [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, w.MAX_REMAINING]
 )
 def test_varint_round_trip(n: int) -> None:

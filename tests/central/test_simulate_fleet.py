@@ -17,25 +17,10 @@ from central.sim.mqtt import (
     connect_packet,
     publish_packet,
     read_packet,
-    remaining_length,
 )
 from siaga import cli
 from siaga.wire import CountsMessage, parse_counts_topic
 from tests.mqtt_broker import MosquittoBroker, Subscriber, free_port
-
-
-@pytest.mark.parametrize(
-    ("n", "encoded"),
-    [(0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"), (16_383, b"\xff\x7f"),
-     (16_384, b"\x80\x80\x01"), (268_435_455, b"\xff\xff\xff\x7f")],
-)  # fmt: skip
-def test_remaining_length_matches_the_spec_examples(n: int, encoded: bytes) -> None:
-    assert remaining_length(n) == encoded
-
-
-def test_remaining_length_refuses_what_mqtt_cannot_carry() -> None:
-    with pytest.raises(ValueError, match="too large"):
-        remaining_length(268_435_456)
 
 
 def test_packets_read_back() -> None:
