@@ -57,7 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--init",
         default="",
-        help=f"starting state_dict (.pth); v1 default: the pack's, else models/{INIT_FILE} "
+        help=f"starting weights: a state_dict (.pth) or an earlier run's best.pt / last.pt (to "
+        f"continue training); v1 default: the pack's, else models/{INIT_FILE} "
         "under the shared folder; v2 default and 'none': random weights",
     )
     p.add_argument(
@@ -133,7 +134,13 @@ def init_state(
     if args.init == "none" or (args.arch != "v1" and not args.init):
         return None, "random"
     if args.init:
-        return torch.load(args.init, map_location="cpu", weights_only=True), args.init
+        loaded = torch.load(args.init, map_location="cpu", weights_only=False)
+        if isinstance(loaded, dict) and "ema" in loaded:  # a best.pt / last.pt of an earlier run
+            arch = loaded.get("config", {}).get("arch", "v1")
+            if arch != args.arch:
+                sys.exit(f"--init {args.init} holds a {arch} network, not --arch {args.arch}")
+            loaded = loaded["ema"]
+        return loaded, args.init
     if pack.init_weights:
         return {k: torch.from_numpy(v) for k, v in pack.init_weights.items()}, "pack"
     if shared and (shared / "models" / INIT_FILE).is_file():
