@@ -229,6 +229,7 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
             MqttSection,
             OpendataSection,
             ReportSection,
+            RulesSection,
             StorageSection,
             SummariesSection,
         )
@@ -265,6 +266,7 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
         # the newest daily report and open data day are written at start (catch-up)
         report=ReportSection(output_dir=args.workdir / "reports"),
         opendata=OpendataSection(output_dir=args.workdir / "opendata"),
+        rules=RulesSection(rules_file=demo_rules(args.workdir)),
     )  # fmt: skip
     svc = CentralService(cfg, notify=lambda *_: False)
     load_civic_samples(svc)
@@ -273,29 +275,52 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
           f"(docs {svc.api_url}/docs)")  # fmt: skip
     svc.start()
     svc.collector.wait_ready(5)
+    print_decisions(svc)  # what the civic data alone calls for
+    return svc
+
+
+def print_decisions(svc: Any, now: datetime | None = None) -> None:
+    """Run the decision rules once (at `now`, default the clock) and print every alert that
+    opened, changed or resolved."""
     areas = svc.areas
     names = {
         **{c: k.name for c, k in areas.kelurahan.items()},
         **{c: k.name for c, k in areas.kecamatan.items()},
         areas.kota_code: areas.kota_name,
     }
-    for e in svc.rules_pass():  # the decisions the sample civic data calls for
-        print(f"decision ({e.severity}) {e.rule} in {names.get(e.area_code, e.area_code)}: "
-              f"{e.reason}")  # fmt: skip
-    return svc
+    for e in svc.rules.run(now) if svc.rules is not None else []:
+        print(f"decision: {e.event} ({e.severity}) {e.rule} in "
+              f"{names.get(e.area_code, e.area_code)}: {e.reason}")  # fmt: skip
+
+
+def demo_rules(workdir: Path) -> Path:
+    """The default rules, except that a demo minute with a few people may judge compliance."""
+    path = workdir / "rules.toml"
+    path.write_text("# siaga demo: production defaults are window_min = 20, min_people = 20\n"
+                    "[low_compliance]\nwindow_min = 0.3\n"
+                    f"min_people = {DEMO_MIN_PEOPLE}\n")  # fmt: skip
+    return path
 
 
 def load_civic_samples(svc: Any) -> None:
-    """The synthetic civic sample files, dates moved to today, so that rules have data."""
+    """The synthetic civic sample files (dates moved to today) and synthetic recent cases, a
+    population and a low-stock pharmacy for the demo cameras' kelurahan, so that rules fire."""
     from zoneinfo import ZoneInfo
 
     from central.civic.common import AreaCodes
-    from central.civic.samples import EXAMPLES, load_samples
+    from central.civic.samples import EXAMPLES, load_local, load_samples, local_rows
 
+    now = datetime.now(ZoneInfo("Asia/Jakarta"))
     codes = AreaCodes(kota=svc.areas.kota_code, kelurahan=frozenset(svc.areas.kelurahan))
-    rows = load_samples(svc.engine, codes, now=datetime.now(ZoneInfo("Asia/Jakarta")))
+    rows = load_samples(svc.engine, codes, now=now)
+    kel = svc.areas.kelurahan[DEMO_KELURAHAN]
+    lng, lat = kel.centroid or (110.42, -6.98)
+    local = local_rows(DEMO_KELURAHAN, lat=lat, lng=lng, today=now.date(), now=now)
+    added = load_local(svc.engine, codes, local, now=now)
     print(f"civic: SYNTHETIC sample data from {EXAMPLES} (dates moved to today): "
-          + ", ".join(f"{n} {k} rows" for k, n in rows.items()))  # fmt: skip
+          + ", ".join(f"{n} {k} rows" for k, n in rows.items())
+          + f"; synthetic for {kel.name}: "
+          + ", ".join(f"{n} {k} rows" for k, n in added.items()))  # fmt: skip
 
 
 def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> None:
@@ -329,6 +354,15 @@ def finish_central(svc: Any, *, delivered: int) -> None:
     while svc.store.count_rows() < delivered and time.monotonic() < deadline:
         time.sleep(0.1)
     svc.summary_pass(wait_s=2)
+    # Now with the cameras' counts, judged as of the newest window (the demo's minute of counts
+    # stands in for the 20 minutes production asks for: see demo_rules).
+    from sqlalchemy import func, select
+
+    from central import schema
+
+    with svc.engine.connect() as conn:
+        newest = conn.execute(select(func.max(schema.counts.c.window_end))).scalar()
+    print_decisions(svc, newest)
     time.sleep(0.3)  # let the dashboard print the final summaries
     print(f"\ncentral stored {svc.store.count_rows()} of {delivered} count windows")
     for path in ("/summaries/city", "/gaps"):

@@ -116,8 +116,9 @@ def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecisio
                 figs = _compliance_figures(k, c) | {
                     "low_stock": ms.low_stock, "radius_km": ms.radius_km, "pharmacies": near,
                 }  # fmt: skip
+                shops = "1 pharmacy" if len(near) == 1 else f"{len(near)} pharmacies"
                 reason = (
-                    f"mask compliance {c:.0%} and {len(near)} pharmacies within "
+                    f"mask compliance {c:.0%} and {shops} within "
                     f"{ms.radius_km:g} km with fewer than {ms.low_stock} masks"
                 )
                 out.append(AlertDecision("mask_stock", code, ms.severity, reason, figs))

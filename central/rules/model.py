@@ -23,7 +23,7 @@ class LowComplianceRule(_Rule):
     """Low mask compliance in a kelurahan whose weekly cases rise → mask enforcement."""
 
     threshold: float = Field(default=0.70, gt=0, le=1)  # compliance below this is low
-    window_min: int = Field(default=20, ge=1, le=1440)
+    window_min: float = Field(default=20, gt=0, le=1440)  # minutes
     min_people: int = Field(default=20, ge=1, le=1_000_000)
     require_rising_cases: bool = True  # this week's new cases > the week before's
     severity: Severity = "warn"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from central import schema
 from central.civic import MODULES
-from central.civic.samples import FILES, WHO, load_samples, shifted
+from central.civic.importer import ImportRowsError
+from central.civic.samples import FILES, WHO, load_local, load_samples, local_rows, shifted
 from central.store import make_engine, migrate
 from tests.central.civic_fixtures import AREAS
 
@@ -47,3 +49,20 @@ def test_shift_moves_dates_and_caps_times_at_now() -> None:
     assert moved.as_of == now  # 09:30 today would be in the future: capped
     assert shifted(row, days - 1, now).as_of == datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
     assert moved.quantity == 3 and row.as_of.year == 2021
+
+
+def test_local_rows_rise_and_load_like_an_import(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/c.sqlite3")
+    migrate(engine)
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    rows = local_rows("33.74.01.1002", lat=-6.98, lng=110.42, today=now.date(), now=now)
+    confirmed = {r["date"]: r["confirmed"] for r in rows["cases"]}
+    assert min(confirmed) == "2026-11-13" and max(confirmed) == "2026-11-27"
+    this_week = confirmed["2026-11-27"] - confirmed["2026-11-20"]
+    week_before = confirmed["2026-11-20"] - confirmed["2026-11-13"]
+    assert (this_week, week_before) == (10, 7)  # rising: the rule's "weekly cases rise"
+    assert load_local(engine, AREAS, rows, now=now) == {"population": 1, "cases": 15, "pharmacy": 1}
+    # Validated like an import: a kelurahan outside the registry is refused, nothing written.
+    bad = local_rows("33.74.99.9999", lat=-6.98, lng=110.42, today=now.date(), now=now)
+    with pytest.raises(ImportRowsError, match="unknown kelurahan"):
+        load_local(engine, AREAS, bad, now=now)

@@ -31,7 +31,8 @@ def test_demo_runs_the_whole_chain(shared: Path, tmp_path: Path):
     assert "GET http://127.0.0.1:" in out.stdout
     # The synthetic civic samples drive a decision (beds over 80 %) and the merged summary.
     assert "civic: SYNTHETIC sample data" in out.stdout
-    assert "decision (critical) bed_occupancy in city" in out.stdout
+    assert "decision: open (critical) bed_occupancy in city" in out.stdout
+    assert "decision: open (warn) ppkm_level in Semarang Timur: PPKM level 3" in out.stdout
     assert '"occupancy": 0.8333' in out.stdout
     people = int(out.stdout.split("people seen ")[-1].split(",")[0])
     assert people >= 2  # three clips, each with one person
