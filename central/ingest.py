@@ -37,6 +37,7 @@ from typing import Any
 from central.config import CentralConfig
 from central.fleet.revoked import RevokedAgents
 from central.ingest_batch import Batch, Chunk, Inbox, RateLimitedLog, classify
+from central.ingest_salvage import is_transient, write_piecewise
 from central.mqtt_ingest import IngestClient, Subscription
 from central.mqtt_wire import RETAIN_SEND_IF_NEW, Publish
 from central.store import EXCERPT_BYTES, Store
@@ -49,6 +50,7 @@ SESSION_EXPIRY_S = 86_400  # how long the broker queues for a collector that is 
 RECEIVE_MAX = 65_535  # MQTT's ceiling for unacknowledged messages in flight to us
 MAX_PACKET_FLOOR_BYTES = 1 << 20
 DB_RETRY_MIN_S, DB_RETRY_MAX_S = 0.2, 10.0
+REFUSED_TRIES = 3  # then the batch is written item by item (central/ingest_salvage.py)
 LAG_SAMPLES = 10_000
 
 
@@ -284,15 +286,24 @@ class Collector:
             self._lag_ms.extend(lags)
 
     def _write(self, batch: Batch) -> int | None:
-        """Commit the batch, retrying while the database is unavailable; None if halted."""
-        delay = DB_RETRY_MIN_S
+        """Commit the batch, retrying while the database is unavailable; None if halted.
+
+        A batch refused REFUSED_TRIES times for a reason other than the database being away is
+        written item by item, and what still fails is recorded as an `internal_error` reject
+        (central/ingest_salvage.py): one bad message never stalls ingest."""
+        delay, refused = DB_RETRY_MIN_S, 0
         while True:
             try:
+                if refused >= REFUSED_TRIES:
+                    new, added = write_piecewise(self.store, batch, prefix=self.prefix)
+                    batch.rejects.extend(added)  # counted with the batch's own rejects
+                    return new
                 return self.store.write_batch(counts=batch.counts, rejects=batch.rejects,
                                               availability=batch.availability,
                                               statuses=batch.statuses,
                                               counts_params=batch.counts_params)  # fmt: skip
             except Exception as exc:
+                refused += 0 if is_transient(exc) else 1
                 with self._lock:
                     self._counts["db_errors"] += 1
                 log.warning("collector %s: database write failed (%s); retrying in %.1f s",

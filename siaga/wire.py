@@ -10,7 +10,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 COUNTS_SCHEMA: Final = "siaga.counts/1"
 STATUS_SCHEMA: Final = "siaga.status/1"
@@ -24,6 +32,17 @@ KELURAHAN_PATTERN = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 KelurahanCode = Annotated[str, StringConstraints(pattern=KELURAHAN_PATTERN)]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+def _plausible(t: datetime) -> datetime:
+    # A time far outside the service life cannot be true, and near year 1 or 9999 it cannot even
+    # be converted to UTC: refused here, it never reaches (and never stalls) a database write.
+    if not 2000 <= t.year < 2100:
+        raise ValueError("must be a time between the years 2000 and 2099")
+    return t
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class _Wire(BaseModel):
@@ -47,8 +66,8 @@ class CountsMessage(_Wire):
     camera_id: Ident
     site: str = Field(min_length=1, max_length=128)
     kelurahan_code: KelurahanCode
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_start: Timestamp
+    window_end: Timestamp
     people_seen: Count
     masked: Count
     unmasked: Count
@@ -90,7 +109,7 @@ class StatusMessage(_Wire):
 
     schema_: Literal["siaga.status/1"] = Field(default=STATUS_SCHEMA, alias="schema")
     agent_id: Ident
-    time: AwareDatetime
+    time: Timestamp
     version: str
     uptime_s: float = Field(ge=0)
     model: ModelInfo

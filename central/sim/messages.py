@@ -118,6 +118,18 @@ def _availability(payload: bytes) -> Maker:
     return lambda _d, _t, agent, cfg: (availability_topic(agent, cfg.prefix), payload)
 
 
+# A status that is valid in every way but its time: year 1 cannot even be converted to UTC.
+_ANCIENT_STATUS = json.dumps({
+    "schema": "siaga.status/1", "agent_id": "{agent}", "time": "0001-01-01T00:00:00+05:00",
+    "version": "sim", "uptime_s": 1.0, "model": MODEL.model_dump(), "cameras": {},
+    "outbox_depth": 0, "dropped": 0,
+})  # fmt: skip
+
+
+def _ancient_status(_d: dict[str, Any], _t: str, agent: str, cfg: _Cfg) -> tuple[str, bytes]:
+    return status_topic(agent, cfg.prefix), _ANCIENT_STATUS.replace("{agent}", agent).encode()
+
+
 MALFORMED: dict[str, tuple[str, Maker]] = {
     "oversized": ("oversized", _oversized),
     "not_utf8": ("not_utf8", _raw(b'{"schema":"siaga.counts/1","site":"\xff\xfe\x00"}')),
@@ -131,6 +143,11 @@ MALFORMED: dict[str, tuple[str, Maker]] = {
     "inconsistent": ("schema_invalid", _edit(masked=10**6)),
     "bad_kelurahan": ("schema_invalid", _edit(kelurahan_code="33.74")),
     "naive_time": ("schema_invalid", _edit(window_start="2024-01-01T10:00:00")),
+    "ancient_time": (
+        "schema_invalid",
+        _edit(window_start="0001-01-01T00:00:00+05:00", window_end="0001-01-01T00:01:00+05:00"),
+    ),
+    "ancient_status": ("schema_invalid", _ancient_status),
     "nul_in_string": ("schema_invalid", _edit(site="pasar\u0000johar")),
     "future_schema": ("unsupported_schema", _edit(schema="siaga.counts/2")),
     "agent_mismatch": ("topic_mismatch", _other_agent),

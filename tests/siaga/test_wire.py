@@ -51,6 +51,9 @@ def test_round_trip_keeps_schema_name_and_offsets():
         ({"people_seen": "many"}, "valid integer"),
         ({"frames_inferred": 301}, "frames_inferred cannot exceed"),
         ({"extra_field": 1}, "Extra inputs are not permitted"),
+        # Times that cannot be true (and near year 1 cannot even be put in UTC) are refused.
+        ({"window_start": "0001-01-01T00:00:00+05:00"}, "between the years 2000 and 2099"),
+        ({"window_end": "9999-12-31T23:59:59-05:00"}, "between the years 2000 and 2099"),
     ],
 )
 def test_invalid_payloads_are_rejected_with_a_reason(change: dict, reason: str):
