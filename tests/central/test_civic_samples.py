@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
@@ -45,9 +46,10 @@ def test_shift_moves_dates_and_caps_times_at_now() -> None:
         "as_of": "2021-07-01T09:30:00+00:00",
     })  # fmt: skip
     days = (date(2026, 11, 27) - date(2021, 7, 1)).days
-    moved = shifted(row, days, now)
+    moved, earlier = shifted(row, days, now), shifted(row, days - 1, now)
+    assert isinstance(moved, PharmacyStockRow) and isinstance(earlier, PharmacyStockRow)
     assert moved.as_of == now  # 09:30 today would be in the future: capped
-    assert shifted(row, days - 1, now).as_of == datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    assert earlier.as_of == datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
     assert moved.quantity == 3 and row.as_of.year == 2021
 
 
@@ -56,7 +58,7 @@ def test_local_rows_rise_and_load_like_an_import(tmp_path) -> None:
     migrate(engine)
     now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     rows = local_rows("33.74.01.1002", lat=-6.98, lng=110.42, today=now.date(), now=now)
-    confirmed = {r["date"]: r["confirmed"] for r in rows["cases"]}
+    confirmed = {str(r["date"]): cast(int, r["confirmed"]) for r in rows["cases"]}
     assert min(confirmed) == "2026-11-13" and max(confirmed) == "2026-11-27"
     this_week = confirmed["2026-11-27"] - confirmed["2026-11-20"]
     week_before = confirmed["2026-11-20"] - confirmed["2026-11-13"]
