@@ -7,13 +7,14 @@ naming the file, key path and reason, secrets as SecretStr (environment or syste
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from siaga.settings import BrokerSection, FileSettings, load_settings
+from siaga.settings import BrokerSection, FileSettings, is_loopback, load_settings
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/central.toml")
 ENV_PREFIX = "SIAGA_CENTRAL__"
@@ -133,6 +134,16 @@ class CkanSection(_Section):
     tags: tuple[str, ...] = ("covid-19", "masker", "kelurahan", "siaga")
     resource_name: str = Field(default="kelurahan-daily", min_length=1, max_length=100)
     timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        # The token goes in a header with every call: never in clear text off this machine.
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if url.startswith("http://") and not is_loopback(host):
+            raise ValueError(f"{url}: use https (the API token would cross the network in clear)")
+        return url
+
     retries: int = Field(default=4, ge=0, le=20)  # after the first try, on 5xx / connection errors
     backoff_s: float = Field(default=2.0, ge=0, le=300)  # doubled after each retry
 

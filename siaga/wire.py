@@ -138,6 +138,11 @@ def availability_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{agent_id}/availability"
 
 
+# Topic levels under the prefix that are not agents: no agent or service may take these names
+# (an agent "summary" would be allowed by `pattern write siaga/v1/%u/#` to forge summaries).
+RESERVED_LEVELS: Final = frozenset({"summary", "alerts"})
+
+
 def alerts_topic(prefix: str = DEFAULT_PREFIX) -> str:
     """Topic of decision-rule alerts."""
     return f"{prefix}/alerts"

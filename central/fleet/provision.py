@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import shutil
 import stat
 from collections.abc import Container, Sequence
 from datetime import UTC, datetime
@@ -305,8 +304,8 @@ class Fleet:
             except FileNotFoundError:
                 mode, gid = stat.S_IMODE(src.stat().st_mode), -1
             tmp.unlink(missing_ok=True)
-            shutil.copyfile(src, tmp)
-            os.chmod(tmp, mode)
+            # Created with its final mode (never readable by others, not even for a moment).
+            atomic_write(tmp, src.read_bytes(), mode=mode)
             if gid >= 0:
                 os.chown(tmp, -1, gid)
             tmp.replace(dest)

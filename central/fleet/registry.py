@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from central.fleet.acl import Role
 from central.fleet.files import SECRET_MODE, atomic_write
 from central.fleet.passwd import check_username
-from siaga.wire import DEFAULT_PREFIX, KELURAHAN_PATTERN
+from siaga.wire import DEFAULT_PREFIX, KELURAHAN_PATTERN, RESERVED_LEVELS
 
 Auth = Literal["password", "cert", "both"]
 AUTH_MODES: tuple[Auth, ...] = ("password", "cert", "both")
@@ -145,6 +145,10 @@ def check_kelurahan(code: str) -> str:
 def check_id(agent_id: str, what: str = "agent id") -> str:
     """The id, or FleetError saying why it cannot be an MQTT user name and topic level."""
     try:
-        return check_username(agent_id)
+        name = check_username(agent_id)
     except ValueError as exc:
         raise FleetError(f"invalid {what}: {exc}") from None
+    if what != "camera id" and name in RESERVED_LEVELS:
+        raise FleetError(f"invalid {what}: {name!r} is reserved (siaga/v1/{name}/… carries "
+                         "central's own messages)")  # fmt: skip
+    return name

@@ -80,6 +80,20 @@ def _error_text(body: bytes) -> str:
     return f"{kind}: {'; '.join(parts) or '(no message)'}"
 
 
+MAX_BACKOFF_S = 300.0  # the longest wait between two tries
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the API token to whatever host it names: refuse it."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:  # fmt: skip
+        raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl} refused", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class CkanClient:
     """The CKAN Action API at url, authenticated with token."""
 
@@ -107,7 +121,7 @@ class CkanClient:
         for attempt in range(self.retries + 1):
             self.calls += 1
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                with _OPENER.open(req, timeout=self.timeout_s) as resp:
                     body = resp.read()
             except urllib.error.HTTPError as exc:
                 text = _error_text(exc.read())
@@ -129,7 +143,7 @@ class CkanClient:
                 raise CkanUnavailable(f"CKAN {name}: {problem} (after {attempt + 1} tries)")
             log.warning("CKAN %s: %s; retrying in %.1f s", name, problem, delay)
             self._sleep(delay)
-            delay *= 2
+            delay = min(delay * 2, MAX_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

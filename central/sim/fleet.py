@@ -31,6 +31,7 @@ from typing import Any
 
 from central.sim.messages import WIB, counts_message, kelurahan_codes
 from central.sim.mqtt import AsyncMqttClient, ConnectRefused, MqttError, TlsVerifyError
+from siaga.settings import is_loopback
 from siaga.wire import DEFAULT_PREFIX, ID_PATTERN, counts_topic
 
 FD_HEADROOM = 64
@@ -181,6 +182,9 @@ class FleetSimulation:
         ctx = None
         if cfg.ca_file is not None:
             ctx = ssl.create_default_context(cafile=str(cfg.ca_file))
+        elif cfg.credentials is not None and not is_loopback(cfg.host):
+            raise ValueError(f"passwords to {cfg.host} without TLS would cross the network in "
+                             "clear text: give --ca-file (the broker's CA)")  # fmt: skip
         codes = kelurahan_codes()
         self._lat: dict[str, list[float]] = {"steady": [], "burst": []}
         self._phase = "steady"

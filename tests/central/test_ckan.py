@@ -221,6 +221,36 @@ def test_unreachable_portal_is_retried_then_reported(tmp_path: Path) -> None:
     assert client.calls == 3
 
 
+def test_token_never_follows_a_redirect_nor_leaves_in_clear_text(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+    steal = "http://127.0.0.1:9/steal"  # where a followed redirect would carry the token
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(302)
+            self.send_header("Location", steal)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = CkanClient(f"http://127.0.0.1:{server.server_port}", SecretStr(TOKEN),
+                            retries=0, backoff_s=0.0, sleep=lambda _s: None)  # fmt: skip
+        with pytest.raises(CkanError, match=r"HTTP 302"):
+            client.action("package_show", {"id": "x"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [TOKEN]  # the first request only: the redirect was not followed
+    with pytest.raises(ValueError, match="use https"):
+        CkanSection(url="http://data.semarangkota.go.id")
+    assert CkanSection(url="http://127.0.0.1:5000").url.startswith("http://127.0.0.1")
+
+
 def test_token_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     monkeypatch.delenv("SIAGA_CKAN_TOKEN", raising=False)

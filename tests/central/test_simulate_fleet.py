@@ -53,6 +53,14 @@ def test_credentials_file(tmp_path: Path) -> None:
             load_credentials(bad)
 
 
+def test_passwords_to_a_remote_broker_need_tls(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.write_text("agent-1:pw\n")
+    with pytest.raises(ValueError, match="clear text: give --ca-file"):
+        FleetSimulation(FleetConfig(agents=1, host="192.0.2.10", credentials=creds))
+    FleetSimulation(FleetConfig(agents=1, host="127.0.0.1", credentials=creds))  # loopback: fine
+
+
 def test_the_password_is_never_in_the_client_repr() -> None:
     c = AsyncMqttClient("127.0.0.1", 1, "agent-1", username="agent-1", password="s3cret")
     assert "s3cret" not in repr(c)

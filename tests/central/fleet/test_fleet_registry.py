@@ -69,6 +69,8 @@ def test_init_provision_list_revoke(fleet: Fleet, tmp_path: Path) -> None:
         ({"agent_id": "bad/id"}, "invalid agent id"),
         ({"agent_id": "a+b"}, "invalid agent id"),
         ({"agent_id": ""}, "invalid agent id"),
+        ({"agent_id": "summary"}, "is reserved"),
+        ({"agent_id": "alerts"}, "is reserved"),
         ({"kelurahan": "33.74.16"}, "invalid kelurahan code"),
         ({"site": " "}, "--site"),
         ({"auth": "token"}, "--auth"),
@@ -145,6 +147,8 @@ def test_cli_round_trip_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
         "use_identity_as_username true",
         "listener 8883",
         "listener 8884",
+        "max_queued_messages 1000000",
+        "max_queued_bytes 0",
     ):
         assert line in conf.splitlines()
     assert f"crlfile {tmp_path / 'bc' / 'crl.pem'}" in conf
