@@ -36,6 +36,7 @@ READ_BYTES = 1 << 18
 CONNECT_TIMEOUT_S = 10.0
 SEND_TIMEOUT_S = 10.0
 CLOSE_WAIT_S = 1.0
+STABLE_AFTER_S = 10.0  # a subscribed connection that lasted this long resets the backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class IngestClient:
         self._drop = threading.Event()  # drop this connection and reconnect
         self._thread: threading.Thread | None = None
         self.connects = 0
+        self._subscribed_at: float | None = None  # monotonic time of this connection's SUBACK
         self._last_error: str | None = None  # logged once until a connection succeeds
         self.session_present = False
 
@@ -158,7 +160,7 @@ class IngestClient:
         delay = self.backoff[0]
         while not self._stop.is_set():
             sock: socket.socket | None = None
-            connects = self.connects
+            self._subscribed_at = None
             try:
                 sock = self._open()
                 self._serve(sock)
@@ -179,8 +181,11 @@ class IngestClient:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.close()
-            if self.connects > connects:
-                delay = self.backoff[0]  # the broker had accepted us: start the backoff over
+            up = self._subscribed_at
+            if up is not None and time.monotonic() - up >= STABLE_AFTER_S:
+                # Subscribed and served for a while: start the backoff over. A connection that
+                # is refused its subscription or taken over at once keeps backing off.
+                delay = self.backoff[0]
             if self._stop.wait(delay):
                 break
             delay = min(self.backoff[1], delay * 2)
@@ -277,7 +282,6 @@ class IngestClient:
                       self.client_id, self.cfg.host, self.cfg.port, self.cfg.username,
                       w.reason_name(ack.reason), detail)  # fmt: skip
             raise OSError("connection refused")
-        self._last_error = None
         with self._lock:
             self._gen += 1
             self._live = True
@@ -294,9 +298,13 @@ class IngestClient:
         pairs = zip(self.subscriptions, codes, strict=False)
         refused = [f"{s.topic}: {w.reason_name(c)}" for s, c in pairs if c >= 0x80]
         if refused or len(codes) != len(self.subscriptions):
-            log.error("collector %s: subscription refused: %s", self.client_id,
-                      ", ".join(refused) or f"{len(codes)} answers")  # fmt: skip
-            raise OSError("subscription refused")  # retried on the next connection
+            why = f"subscription refused: {', '.join(refused) or f'{len(codes)} answers'}"
+            level = logging.DEBUG if why == self._last_error else logging.ERROR
+            log.log(level, "collector %s: %s", self.client_id, why)
+            self._last_error = why
+            raise OSError("subscription refused")  # retried on the next connection, backing off
+        self._subscribed_at = time.monotonic()
+        self._last_error = None  # a failure after this is news again
         with self._lock:
             self._ready = True
 
