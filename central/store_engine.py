@@ -48,13 +48,16 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return engine
 
 
+SQLITE_SYNCHRONOUS = "FULL"
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL: readers (API, summaries) never block the collector's writes. NORMAL: a commit is
-    # durable against a process crash (what the ack-after-commit needs); a power cut may lose
-    # the last commits, which the agents' outboxes cover only until they were acknowledged.
+    # WAL: readers (API, summaries) never block the collector's writes. FULL: every commit is
+    # on disk before it returns, so a message acknowledged after its commit survives a power cut
+    # too (NORMAL would survive only a process crash, and the agent has already deleted it).
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
