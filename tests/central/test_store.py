@@ -178,7 +178,7 @@ def test_sqlite_engine_settings(tmp_path: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/deep/dir/x.sqlite3")
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() >= 1000
     engine.dispose()
 
