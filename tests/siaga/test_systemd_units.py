@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
-NAMES = ["siaga-agent.service", "siaga-central.service"]
+NAMES = ["siaga-agent.service", "siaga-central.service", "siaga-fleet-refresh.service"]
 MAX_EXPOSURE = 2.0
 EXE = "/opt/siaga/venv/bin/siaga"
 
@@ -61,6 +61,17 @@ def test_units_verify_clean(name: str, tmp_path: Path) -> None:
     copy = tmp_path / name
     copy.write_text(text.replace(EXE, str(exe)))
     cp = analyze("verify", str(copy))
+    assert cp.returncode == 0 and not (cp.stdout + cp.stderr).strip(), cp.stdout + cp.stderr
+
+
+def test_fleet_refresh_timer_is_monthly_and_catches_up(tmp_path: Path) -> None:
+    timer = (UNITS / "siaga-fleet-refresh.timer").read_text()
+    assert "OnCalendar=monthly" in timer and "Persistent=true" in timer  # a missed run is made up
+    service = (UNITS / "siaga-fleet-refresh.service").read_text()
+    assert "ExecStart=/opt/siaga/venv/bin/siaga fleet refresh" in service
+    (tmp_path / "siaga-fleet-refresh.timer").write_text(timer)
+    (tmp_path / "siaga-fleet-refresh.service").write_text(service.replace(EXE, "/bin/true"))
+    cp = analyze("verify", str(tmp_path / "siaga-fleet-refresh.timer"))
     assert cp.returncode == 0 and not (cp.stdout + cp.stderr).strip(), cp.stdout + cp.stderr
 
 
