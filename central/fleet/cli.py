@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,9 @@ def register(sub: Any) -> None:
     r.set_defaults(func=_revoke)
 
     f = fs.add_parser("refresh", help="rewrite password file, ACL, revoked list, fresh CRL")
+    f.add_argument("--renew-broker", action="store_true",
+                   help="also issue a new broker certificate now (done by itself within 90 "
+                   "days of its end)")  # fmt: skip
     f.set_defaults(func=_refresh)
 
     b = fs.add_parser("broker-config", help="mosquitto.conf fragment, its files, EMQX note")
@@ -216,10 +220,16 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    def body(fleet: Any, _a: argparse.Namespace) -> int:
-        fleet.refresh()
-        print(f"fleet files rewritten in {fleet.dir} (CRL valid for another year); "
-              "reload the broker (SIGHUP)")  # fmt: skip
+    def body(fleet: Any, a: argparse.Namespace) -> int:
+        reg, broker_ends = fleet.refresh(renew_broker=a.renew_broker)
+        print(f"fleet files rewritten in {fleet.dir} (CRL valid for another year; broker "
+              f"certificate until {broker_ends:%Y-%m-%d}); reload the broker (SIGHUP)")  # fmt: skip
+        soon = datetime.now(UTC) + timedelta(days=90)
+        for e in sorted(reg.agents.values(), key=lambda e: e.id):
+            if e.cert_not_after is not None and not e.revoked and e.cert_not_after < soon:
+                print(f"warning: {e.id}'s client certificate ends {e.cert_not_after:%Y-%m-%d}: "
+                      "provision a replacement box id and install its bundle before then",
+                      file=sys.stderr)  # fmt: skip
         return 0
 
     return _run(args, body)

@@ -15,9 +15,11 @@ import os
 import secrets
 import stat
 from collections.abc import Container, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
+
+from cryptography import x509
 
 from central.fleet import registry as reg_mod
 from central.fleet.acl import ROLES, Role, agent_pattern, render_acl
@@ -47,6 +49,9 @@ SecretsVia = Literal["systemd", "file"]
 def new_password() -> str:
     """A random password (192 bits, URL-safe characters)."""
     return secrets.token_urlsafe(24)
+
+
+RENEW_BEFORE_DAYS = 90  # refresh renews the broker certificate this long before it ends
 
 
 class Fleet:
@@ -233,12 +238,30 @@ class Fleet:
             self._commit(reg)
         return entry
 
-    def refresh(self) -> Registry:
-        """Regenerate the derived files (a fresh CRL: it must be renewed before it expires)."""
+    def refresh(self, *, renew_broker: bool = False) -> tuple[Registry, datetime]:
+        """Regenerate the derived files (a fresh CRL: it must be renewed before it expires).
+
+        The broker's certificate is renewed (same CA: no client notices) when asked, or when it
+        ends within RENEW_BEFORE_DAYS, so the monthly timer keeps it valid too. Returns the
+        registry and the broker certificate's end."""
         with reg_mod.locked(self.dir):
             reg = self.load()
+            ends = self.server_cert_end()
+            if renew_broker or ends - datetime.now(UTC) < timedelta(days=RENEW_BEFORE_DAYS):
+                server = self.authority().server_cert(reg.broker.hostnames, reg.broker.ips)
+                atomic_write(self.server_key, server.key_pem, mode=SECRET_MODE)
+                atomic_write(self.server_cert, server.cert_pem, mode=PUBLIC_MODE)
+                ends = server.not_after
             self._commit(reg)
-        return reg
+        return reg, ends
+
+    def server_cert_end(self) -> datetime:
+        """When the broker's certificate stops being valid."""
+        try:
+            cert = x509.load_pem_x509_certificate(self.server_cert.read_bytes())
+        except FileNotFoundError:
+            raise FleetError(f"{self.server_cert}: missing (run `siaga fleet init`)") from None
+        return cert.not_valid_after_utc
 
     # ---- services ----
 
@@ -296,7 +319,7 @@ class Fleet:
         if not out.is_dir():
             return
         atomic_write(out / "emqx-acl.conf", emqx_acl(reg), mode=PUBLIC_MODE)
-        for src in (self.passwd, self.acl, self.crl):
+        for src in (self.passwd, self.acl, self.crl, self.server_cert, self.server_key):
             dest, tmp = out / src.name, out / f".{src.name}.copy"
             try:
                 st = dest.stat()  # keep the group and mode the operator gave it

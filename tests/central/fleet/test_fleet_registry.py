@@ -177,6 +177,39 @@ def test_broker_config_group_survives_revoke_and_refresh(fleet: Fleet, tmp_path:
     assert (out / "crl.pem").read_bytes() != before  # freshly signed
 
 
+def test_refresh_renews_the_broker_certificate_before_it_ends(
+    fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from central.fleet.brokerconf import write_broker_config
+    from central.fleet.files import atomic_write
+
+    out = tmp_path / "bc"
+    write_broker_config(fleet, out)
+    first = fleet.server_cert_end()
+    assert first - datetime.now(UTC) > timedelta(days=800)
+    _, ends = fleet.refresh()
+    assert ends == first  # far from its end: kept
+    # Six weeks left (a fleet that has run for two years): the next refresh renews it.
+    reg = fleet.load()
+    short = fleet.authority().server_cert(reg.broker.hostnames, reg.broker.ips, days=42)
+    atomic_write(fleet.server_cert, short.cert_pem)
+    atomic_write(fleet.server_key, short.key_pem)
+    _, ends = fleet.refresh()
+    assert ends - datetime.now(UTC) > timedelta(days=800)
+    assert (out / "server.pem").read_bytes() == fleet.server_cert.read_bytes()  # broker's copy
+    assert (out / "server.key").read_bytes() == fleet.server_key.read_bytes()
+    assert mode(out / "server.key") == 0o600
+    # On demand, through the command line; agents whose certificates end soon are named.
+    fleet.provision("smg-07", site="P", kelurahan=KEL, auth="cert", days=30)
+    before = fleet.server_cert.read_bytes()
+    assert main(["fleet", "--fleet-dir", str(fleet.dir), "refresh", "--renew-broker"]) == 0
+    text = capsys.readouterr()
+    assert fleet.server_cert.read_bytes() != before and "broker certificate until" in text.out
+    assert "smg-07's client certificate ends" in text.err
+
+
 def test_kelurahan_checked_against_the_area_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
