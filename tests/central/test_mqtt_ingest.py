@@ -6,6 +6,7 @@ import logging
 import shutil
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -130,13 +131,17 @@ def test_connect_and_connack() -> None:
 class Receiver:
     """An IngestClient whose deliveries are recorded; acks are left to the test."""
 
-    def __init__(self, cfg: BrokerSection, client_id: str, topic: str = "t/#") -> None:
+    def __init__(
+        self, cfg: BrokerSection, client_id: str, topic: str = "t/#",
+        reconnect: tuple[float, float] = (0.05, 0.2),
+    ) -> None:  # fmt: skip
         self.got: list[tuple[str, bytes, int, int]] = []
         self.lock = threading.Lock()
         self.client = IngestClient(
             cfg, client_id, [Subscription(topic)], on_messages=self._on,
             session_expiry_s=600, receive_max=5000, max_packet_bytes=1 << 20,
-            cut_payload_over=65_536, cut_to=256, reconnect_min_s=0.05, reconnect_max_s=0.2,
+            cut_payload_over=65_536, cut_to=256, reconnect_min_s=reconnect[0],
+            reconnect_max_s=reconnect[1],
         )  # fmt: skip
 
     def _on(self, pubs: list[w.Publish], _received: float, gen: int) -> None:
@@ -212,6 +217,21 @@ def test_reconnects_after_a_broker_restart(
     assert wait_until(lambda: r.client.ready and r.client.connects == 2, 15)
     publish_n(central_mosquitto, 10)
     assert wait_until(lambda: len(r.got) == 10, 10)
+
+
+def test_a_session_taken_over_backs_off(
+    central_mosquitto: MosquittoBroker, receivers: Callable[..., Receiver]
+) -> None:
+    # Two collectors left on one client id (instance) take the session from each other: each
+    # connection is accepted and subscribed, then closed by the broker at once. Only a
+    # subscribed connection that lasted STABLE_AFTER_S resets the backoff, so they slow down
+    # (0.2, 0.4, 0.8, 1.6 s: about 5 connections each in 4 s, not 20).
+    a = receivers(broker_cfg(central_mosquitto), "ingest-twin", reconnect=(0.2, 5.0))
+    b = receivers(broker_cfg(central_mosquitto), "ingest-twin", reconnect=(0.2, 5.0))
+    assert wait_until(lambda: a.client.connects + b.client.connects >= 3, 10)
+    time.sleep(4.0)
+    total = a.client.connects + b.client.connects
+    assert total <= 16, total
 
 
 def test_password_and_tls(
