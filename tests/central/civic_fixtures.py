@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,13 @@ def write_wilayah(path: Path) -> Path:
     lines += [f"{k},Kel {i},kelurahan,33.74.01" for i, k in enumerate(KEL)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def utc(s: str) -> datetime:
+    """An ISO time without offset, read as UTC."""
+    return datetime.fromisoformat(s).replace(tzinfo=UTC)
+
+
+def civic_row(updated: str, **row: Any) -> dict[str, Any]:
+    """A civic table row with its bookkeeping columns (written `updated` UTC, by "test")."""
+    return {**row, "schema_version": 1, "updated_at": utc(updated), "updated_by": "test"}

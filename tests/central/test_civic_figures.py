@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,7 +12,6 @@ from central import schema
 from central.civic.figures import area_civic
 from central.config import SummariesSection
 from central.rules import DEFAULT_RULES
-from central.store import make_engine, migrate
 from central.summaries import Summarizer
 from tests.central.summary_fixtures import K1, K2, A, B, C, registry, small_areas, wib
 
@@ -111,14 +109,6 @@ SCENARIOS: dict[str, tuple[list[Any], dict[tuple[str, str, str, str], Any]]] = {
         ("city", "", "pharmacy", "pharmacies"): 3, ("city", "", "pharmacy", "low_mask_stock"): 2,
     }),
 }  # fmt: skip
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = make_engine(db_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 def _seed(engine: Engine, rows: list[Any]) -> None:

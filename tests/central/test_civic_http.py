@@ -14,16 +14,7 @@ from sqlalchemy import Engine, func, select
 from central import schema
 from central.civic.http import civic_router
 from central.civic.institutions import add_institution, revoke_institution, token_hash
-from central.store import make_engine, migrate
 from tests.central.civic_fixtures import AREAS, BED, CASE, STOCK
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = make_engine(db_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,9 @@ from sqlalchemy import Engine, func, select
 from central import schema
 from central.civic import MODULES, importer
 from central.civic.importer import ImportResult, ImportRowsError, import_file
-from central.store import make_engine, migrate
 from tests.central.civic_fixtures import AREAS, BED, CASE, EXAMPLES, STOCK, write_csv, write_json
 
 T0 = datetime(2021, 7, 1, 5, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = make_engine(db_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 def _audit(engine: Engine) -> list[dict[str, Any]]:

@@ -18,8 +18,8 @@ from central.opendata import KELURAHAN_FIELDS, build_opendata, data_dictionary, 
 from central.opendata.build import AID_FIELDS
 from central.opendata.run import run_due
 from central.report.run import ReportScheduler
-from central.store import make_engine, migrate
 from siaga.cli import main
+from tests.central.civic_fixtures import civic_row, utc
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = date(2021, 7, 10)  # cut-off 2021-07-10 12:00 WIB = 05:00 UTC
@@ -29,19 +29,11 @@ SECRET_NAMES = ("RS Rahasia", "rs-secret", "Apotek Rahasia", "apt-secret", "agen
                 "cam-secret", "site-secret")  # fmt: skip
 
 
-def _t(s: str) -> datetime:
-    return datetime.fromisoformat(s).replace(tzinfo=UTC)
-
-
-def _civic(updated: str, **row: Any) -> dict[str, Any]:
-    return {**row, "schema_version": 1, "updated_at": _t(updated), "updated_by": "test"}
-
-
 _seq = iter(range(1, 10_000))
 
 
 def _count(kel: str, end: str, seen: int, masked: int, unmasked: int) -> dict[str, Any]:
-    e = _t(end)
+    e = utc(end)
     return {
         "agent_id": "agent-secret", "seq": next(_seq), "camera_id": "cam-secret",
         "site": "site-secret", "kelurahan_code": kel, "window_start": e.replace(minute=0),
@@ -54,26 +46,26 @@ def _count(kel: str, end: str, seen: int, masked: int, unmasked: int) -> dict[st
 
 def _case(kel: str, d: str, c: int, a: int, r: int, x: int, res: str = "resident",
           upd: str = "2021-07-10T02:00") -> dict[str, Any]:  # fmt: skip
-    return _civic(upd, kelurahan_code=kel, date=date.fromisoformat(d), residency=res,
+    return civic_row(upd, kelurahan_code=kel, date=date.fromisoformat(d), residency=res,
                   confirmed=c, active=a, recovered=r, deaths=x, suspect=0, probable=0)  # fmt: skip
 
 
 def _bed(room: str, d: str, beds: int, used: int, free: int) -> dict[str, Any]:
-    return _civic("2021-07-10T01:00", hospital_id="rs-secret", date=date.fromisoformat(d),
+    return civic_row("2021-07-10T01:00", hospital_id="rs-secret", date=date.fromisoformat(d),
                   room_type=room, hospital_name="RS Rahasia", kelurahan_code=K1, beds=beds,
                   used=used, used_suspect=0, used_confirmed=used, queue=0, prepare=0,
                   free=free)  # fmt: skip
 
 
 def _stock(pid: str, kel: str, item: str, qty: int, upd: str) -> dict[str, Any]:
-    return _civic(upd, pharmacy_id=pid, item=item, pharmacy_name="Apotek Rahasia",
+    return civic_row(upd, pharmacy_id=pid, item=item, pharmacy_name="Apotek Rahasia",
                   kelurahan_code=kel, lat=-7.0, lng=110.4, quantity=qty, unit="pcs",
-                  as_of=_t(upd))  # fmt: skip
+                  as_of=utc(upd))  # fmt: skip
 
 
 def _aid(direction: str, area: str, source: str, item: str, unit: str, qty: float,
          d: str) -> dict[str, Any]:  # fmt: skip
-    return _civic("2021-07-09T10:00", date=date.fromisoformat(d), direction=direction,
+    return civic_row("2021-07-09T10:00", date=date.fromisoformat(d), direction=direction,
                   source=source, area_code=area, item=item, unit=unit, quantity=qty)  # fmt: skip
 
 
@@ -99,10 +91,10 @@ def seed(engine: Engine) -> None:
             _case(K2, "2021-07-08", 50, 5, 44, 1),  # no row 7 days before: no new_7d
         ],
         schema.civic_population: [
-            _civic("2021-01-01T00:00", kelurahan_code=K1, year=2020, population=40_000),
-            _civic("2021-01-01T00:00", kelurahan_code=K1, year=2021, population=50_000),
-            _civic("2021-01-01T00:00", kelurahan_code=K1, year=2022, population=60_000),
-            _civic("2021-01-01T00:00", kelurahan_code=K2, year=2022, population=25_000),
+            civic_row("2021-01-01T00:00", kelurahan_code=K1, year=2020, population=40_000),
+            civic_row("2021-01-01T00:00", kelurahan_code=K1, year=2021, population=50_000),
+            civic_row("2021-01-01T00:00", kelurahan_code=K1, year=2022, population=60_000),
+            civic_row("2021-01-01T00:00", kelurahan_code=K2, year=2022, population=25_000),
         ],
         schema.civic_beds: [
             _bed("isolasi", "2021-07-09", 10, 6, 4),
@@ -129,12 +121,10 @@ def seed(engine: Engine) -> None:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Any:
-    e = make_engine(db_url)
-    migrate(e)
-    seed(e)
-    yield e
-    e.dispose()
+def engine(engine: Engine) -> Engine:
+    """The migrated database (tests/central/conftest.py) with this module's dataset."""
+    seed(engine)
+    return engine
 
 
 def test_hand_computed_rows(engine: Engine) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, insert
 
 from central import schema
 from central.report import build_report, due_reports, write_report
-from central.store import make_engine, migrate
 from siaga.cli import main
+from tests.central.civic_fixtures import civic_row, utc
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = date(2021, 7, 10)  # cut-off 2021-07-10 12:00 WIB = 05:00 UTC; late before 07-08 17:00 UTC
@@ -23,19 +23,11 @@ CITY, KA, KB = "33.74", "33.74.01", "33.74.02"
 K1, K2 = "33.74.01.1001", "33.74.02.1001"
 
 
-def _t(s: str) -> datetime:
-    return datetime.fromisoformat(s).replace(tzinfo=UTC)
-
-
-def _civic(updated: str, **row: Any) -> dict[str, Any]:
-    return {**row, "schema_version": 1, "updated_at": _t(updated), "updated_by": "test"}
-
-
 _seq = iter(range(1, 1000))
 
 
 def _count(kel: str, end: str, seen: int, masked: int, unmasked: int) -> dict[str, Any]:
-    e = _t(end)
+    e = utc(end)
     return {
         "agent_id": "a1", "seq": next(_seq), "camera_id": "c1", "site": "s", "kelurahan_code": kel,
         "window_start": e.replace(minute=0), "window_end": e, "people_seen": seen,
@@ -46,23 +38,23 @@ def _count(kel: str, end: str, seen: int, masked: int, unmasked: int) -> dict[st
 
 
 def _case(kel: str, d: str, upd: str, c: int, a: int, r: int, x: int) -> dict[str, Any]:
-    return _civic(upd, kelurahan_code=kel, date=date.fromisoformat(d), residency="resident",
+    return civic_row(upd, kelurahan_code=kel, date=date.fromisoformat(d), residency="resident",
                   confirmed=c, active=a, recovered=r, deaths=x, suspect=0, probable=0)  # fmt: skip
 
 
 def _bed(hid: str, kel: str, d: str, upd: str, beds: int, used: int, free: int) -> dict[str, Any]:
-    return _civic(upd, hospital_id=hid, date=date.fromisoformat(d), room_type="isolasi",
+    return civic_row(upd, hospital_id=hid, date=date.fromisoformat(d), room_type="isolasi",
                   hospital_name=hid, kelurahan_code=kel, beds=beds, used=used, used_suspect=0,
                   used_confirmed=used, queue=0, prepare=0, free=free)  # fmt: skip
 
 
 def _stock(pid: str, kel: str, item: str, qty: int, upd: str) -> dict[str, Any]:
-    return _civic(upd, pharmacy_id=pid, item=item, pharmacy_name=pid, kelurahan_code=kel,
-                  lat=-7.0, lng=110.4, quantity=qty, unit="pcs", as_of=_t(upd))  # fmt: skip
+    return civic_row(upd, pharmacy_id=pid, item=item, pharmacy_name=pid, kelurahan_code=kel,
+                  lat=-7.0, lng=110.4, quantity=qty, unit="pcs", as_of=utc(upd))  # fmt: skip
 
 
 def _aid(direction: str, area: str, item: str, unit: str, qty: float, d: str) -> dict[str, Any]:
-    return _civic("2021-07-09T10:00", date=date.fromisoformat(d), direction=direction,
+    return civic_row("2021-07-09T10:00", date=date.fromisoformat(d), direction=direction,
                   source="prov", area_code=area, item=item, unit=unit, quantity=qty)  # fmt: skip
 
 
@@ -100,9 +92,9 @@ def seed(engine: Engine) -> None:
             _stock("ap-2", K2, "hand_sanitizer", 7, "2021-07-01T03:00"),
         ],
         schema.civic_entries: [
-            _civic("2021-07-09T23:00", date=date(2021, 7, 9), entry_point="tol", people=100),
-            _civic("2021-07-09T23:00", date=date(2021, 7, 9), entry_point="bus", people=50),
-            _civic("2021-07-10T03:00", date=date(2021, 7, 10), entry_point="tol", people=999),
+            civic_row("2021-07-09T23:00", date=date(2021, 7, 9), entry_point="tol", people=100),
+            civic_row("2021-07-09T23:00", date=date(2021, 7, 9), entry_point="bus", people=50),
+            civic_row("2021-07-10T03:00", date=date(2021, 7, 10), entry_point="tol", people=999),
         ],
         schema.civic_aid: [
             _aid("received", K1, "beras", "kg", 500, "2021-07-09"),
@@ -117,12 +109,10 @@ def seed(engine: Engine) -> None:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Any:
-    e = make_engine(db_url)
-    migrate(e)
-    seed(e)
-    yield e
-    e.dispose()
+def engine(engine: Engine) -> Engine:
+    """The migrated database (tests/central/conftest.py) with this module's dataset."""
+    seed(engine)
+    return engine
 
 
 def _v(fig: Any) -> tuple[Any, str, datetime | None, bool]:
@@ -134,7 +124,7 @@ def test_hand_computed_report(engine: Engine) -> None:
     assert r.cutoff == datetime(2021, 7, 10, 12, tzinfo=WIB)
     assert [(f.area_code) for f in r.figures if f.figure == "people_seen"] == [CITY, KA, KB]
     g = r.get
-    t = _t
+    t = utc
     # compliance: window ends in (07-09 05:00, 07-10 05:00] UTC
     assert _v(g(CITY, "people_seen")) == (40, "counts", t("2021-07-10T04:00"), False)
     assert g(CITY, "masked").value == 29 and g(CITY, "unmasked").value == 11

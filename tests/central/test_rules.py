@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from central.rules import (
     load_rules,
 )
 from central.rules.evaluate import distance_km, ppkm_level
-from central.store import make_engine, migrate
 from siaga.settings import ConfigError
 
 NOW = datetime(2021, 7, 10, 5, 0, tzinfo=UTC)  # 12:00 in Semarang
@@ -201,14 +199,6 @@ def test_missing_rules_file(tmp_path: Path) -> None:
 
 
 # ---- storage: de-dup, update, resolve (both databases) ----
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = make_engine(db_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 def test_dedup_update_and_resolve_over_three_evaluations(engine: Engine) -> None:

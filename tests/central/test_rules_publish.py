@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
@@ -28,14 +26,6 @@ from siaga.wire import DEFAULT_PREFIX, alerts_topic
 from tests.mqtt_broker import MosquittoBroker, Subscriber, wait_until
 
 NOW = datetime(2021, 7, 10, 5, 0, tzinfo=UTC)  # 12:00 in Semarang
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = make_engine(db_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 # ---- publishing on a real Mosquitto ----

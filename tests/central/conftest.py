@@ -1,0 +1,19 @@
+"""Fixtures shared by the central tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from central.store import make_engine, migrate
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated, empty database (SQLite and PostgreSQL, by `db_url`)."""
+    e = make_engine(db_url)
+    migrate(e)
+    yield e
+    e.dispose()
