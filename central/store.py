@@ -144,29 +144,24 @@ class Store:
         return set(first)
 
     def _availability(self, conn: Connection, a: Availability) -> None:
-        ins = self._insert(schema.agents).values(
-            agent_id=a.agent_id, availability=a.value, availability_at=a.at, first_seen=a.at,
-            revoked=False,
-        )  # fmt: skip
-        t = schema.agents.c
-        # Newest report wins even when two collectors write it in a different order.
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=["agent_id"],
-            set_={"availability": ins.excluded.availability,
-                  "availability_at": ins.excluded.availability_at},
-            where=t.availability_at.is_(None) | (t.availability_at <= ins.excluded.availability_at),
-        ))  # fmt: skip
+        self._report(conn, a.agent_id, "availability_at",
+                     {"availability": a.value, "availability_at": a.at})  # fmt: skip
 
     def _status(self, conn: Connection, s: Status) -> None:
+        self._report(conn, s.agent_id, "status_at",
+                     {"status_json": s.status_json, "status_at": s.at})  # fmt: skip
+
+    def _report(self, conn: Connection, agent_id: str, at_key: str, values: dict[str, Any]) -> None:
+        """Upsert one kind of agent report; its `at_key` time decides: the newest wins even when
+        two collectors write them in a different order."""
         ins = self._insert(schema.agents).values(
-            agent_id=s.agent_id, status_json=s.status_json, status_at=s.at, first_seen=s.at,
-            revoked=False,
-        )  # fmt: skip
-        t = schema.agents.c
+            agent_id=agent_id, first_seen=values[at_key], revoked=False, **values
+        )
+        at = schema.agents.c[at_key]
         conn.execute(ins.on_conflict_do_update(
             index_elements=["agent_id"],
-            set_={"status_json": ins.excluded.status_json, "status_at": ins.excluded.status_at},
-            where=t.status_at.is_(None) | (t.status_at <= ins.excluded.status_at),
+            set_={k: ins.excluded[k] for k in values},
+            where=at.is_(None) | (at <= ins.excluded[at_key]),
         ))  # fmt: skip
 
     def set_availability(self, agent_id: str, value: str, at: datetime) -> None:
