@@ -20,7 +20,7 @@ from central.config import CentralConfig
 from central.opendata.build import build_opendata
 from central.opendata.ckan import CkanClient, client_for, publish
 from central.opendata.files import DAY_MARKER, day_paths, read_day, write_opendata
-from central.report.due import MAX_CATCH_UP_DAYS, due_reports, written_days
+from central.report.due import MAX_CATCH_UP_DAYS, due_reports, make_each, written_days
 from central.report.writers import atomic_write
 
 log = logging.getLogger(__name__)
@@ -70,16 +70,9 @@ def run_due(engine: Engine, cfg: CentralConfig, now: datetime | None = None) -> 
     now = now or datetime.now(UTC)
     o = cfg.opendata
     tz, hour, minute = schedule(cfg)
-    done: list[date] = []
-    for day in due_reports(o.output_dir, now, tz, hour, minute, pattern=DAY_MARKER):
-        try:
-            make_opendata(engine, cfg, day, now=now)
-        except Exception:  # open data must never take the collector down
-            log.exception("open data %s failed", day)
-            continue
-        log.info("open data %s written to %s", day, o.output_dir)
-        done.append(day)
-    return done
+    days = due_reports(o.output_dir, now, tz, hour, minute, pattern=DAY_MARKER)
+    return make_each(days, lambda day: make_opendata(engine, cfg, day, now=now), "open data",
+                     o.output_dir)  # fmt: skip
 
 
 def publish_due(cfg: CentralConfig, now: datetime | None = None,

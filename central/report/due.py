@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -10,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 MAX_CATCH_UP_DAYS = 7
 _NAME = re.compile(r"^siaga-report-(\d{4}-\d{2}-\d{2})\.json$")
+
+_log = logging.getLogger(__name__)
 
 
 def report_cutoff(day: date, tz: ZoneInfo, hour: int = 12, minute: int = 0) -> datetime:
@@ -61,3 +65,19 @@ def due_reports(
             out.append(d)
         d += timedelta(days=1)
     return out
+
+
+def make_each(days: Iterable[date], make: Callable[[date], object], what: str,
+              where: Path) -> list[date]:  # fmt: skip
+    """make(day) for each day, oldest first; a failing day is logged and the rest go on (a report
+    or an open-data file must never take the collector down). Returns the days made."""
+    done: list[date] = []
+    for day in days:
+        try:
+            make(day)
+        except Exception:
+            _log.exception("%s %s failed", what, day)
+            continue
+        _log.info("%s %s written to %s", what, day, where)
+        done.append(day)
+    return done

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from central.config import CentralConfig
 from central.opendata import run as opendata
 from central.report.build import build_report
-from central.report.due import due_reports
+from central.report.due import due_reports, make_each
 from central.report.writers import write_report
 
 log = logging.getLogger(__name__)
@@ -37,16 +37,9 @@ def run_due(engine: Engine, cfg: CentralConfig, now: datetime | None = None) -> 
     """Write every due report (oldest first); a failing day is logged and the rest go on."""
     now = now or datetime.now(UTC)
     r = cfg.report
-    done: list[date] = []
-    for day in due_reports(r.output_dir, now, ZoneInfo(r.timezone), r.hour, r.minute):
-        try:
-            make_report(engine, cfg, day, now=now)
-        except Exception:  # a report must never take the collector down
-            log.exception("daily report %s failed", day)
-            continue
-        log.info("daily report %s written to %s", day, r.output_dir)
-        done.append(day)
-    return done
+    days = due_reports(r.output_dir, now, ZoneInfo(r.timezone), r.hour, r.minute)
+    return make_each(days, lambda day: make_report(engine, cfg, day, now=now), "daily report",
+                     r.output_dir)  # fmt: skip
 
 
 class ReportScheduler:
