@@ -14,7 +14,7 @@ from typing import Any
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, load_config, redacted
 from models.registry import ModelError
 from siaga.mqtt import check_tls_files
-from siaga.settings import ConfigError
+from siaga.settings import ConfigError, print_check
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,7 @@ def check_config(args: argparse.Namespace) -> int:
         check_tls_files(cfg.mqtt)  # CA, client certificate (and its expiry), key
     except ValueError as exc:
         problems.append(str(exc))
-    print(json.dumps(redacted(cfg), indent=2, default=str))
-    for p in problems:
-        print(f"siaga agent: problem: {p}", file=sys.stderr)
-    print("configuration OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
-    return 0 if not problems else 2
+    return print_check("siaga agent", json.dumps(redacted(cfg), indent=2, default=str), problems)
 
 
 def run_agent(args: argparse.Namespace) -> int:

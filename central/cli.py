@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from central import institution_cli
 from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_config
 from siaga.mqtt import check_tls_files
-from siaga.settings import ConfigError
+from siaga.settings import ConfigError, print_check
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -220,11 +220,8 @@ def check_config(args: argparse.Namespace) -> int:
     revoked = cfg.fleet.revoked_file
     if revoked is not None and not revoked.is_file():
         problems.append(f"fleet.revoked_file: {revoked}: file not found")
-    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    for p in problems:
-        print(f"siaga central: problem: {p}", file=sys.stderr)
-    print("configuration OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
-    return 0 if not problems else 2
+    effective = json.dumps(cfg.model_dump(mode="json"), indent=2)
+    return print_check("siaga central", effective, problems)
 
 
 def run_central(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -147,6 +148,16 @@ def load_settings(cls: type[S], path: Path | None) -> S:
         if secret is not None:
             cfg = cfg.model_copy(update={"mqtt": mqtt.model_copy(update={"password": secret})})
     return cfg
+
+
+def print_check(prog: str, effective: str, problems: list[str]) -> int:
+    """What `check-config` prints: the effective settings (secrets hidden by the caller), then
+    each problem; exit status 0 when there is none, else 2."""
+    print(effective)
+    for p in problems:
+        print(f"{prog}: problem: {p}", file=sys.stderr)
+    print("configuration OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    return 0 if not problems else 2
 
 
 def read_secret_file(path: Path, key: str) -> SecretStr:
