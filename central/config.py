@@ -55,7 +55,7 @@ class StorageSection(_Section):
     """Database URL and the batching of writes."""
 
     url: str = "sqlite:////var/lib/siaga-central/siaga.sqlite3"
-    batch_max_rows: int = Field(default=1000, ge=1, le=100_000)
+    batch_max_rows: int = Field(default=5000, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(default=200, ge=1, le=60_000)
     queue_max: int = Field(default=100_000, ge=100, le=10_000_000)
     writers: int = Field(default=1, ge=1, le=16)

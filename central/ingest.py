@@ -269,7 +269,7 @@ class Collector:
             return  # halted while the database was unavailable: not acknowledged
         acked = self._ack(batch)
         now = time.time()
-        lags = [(now - r["window_end"].timestamp()) * 1000 for r in batch.counts]
+        lags = [(now - r.window_end.timestamp()) * 1000 for r in batch.counts]
         with self._lock:
             c = self._counts
             c["stored"] += new

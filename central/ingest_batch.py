@@ -12,13 +12,13 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from central.mqtt_wire import Publish
-from central.store import Availability, Reject, Status, counts_row, excerpt
+from central.store import Availability, CountRow, Reject, Status, counts_row, excerpt
 from central.validate import Outcome, check
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,14 @@ class Inbox:
 class Batch:
     """What one batch of deliveries becomes."""
 
-    counts: list[dict[str, Any]] = field(default_factory=list)
+    counts: list[CountRow] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     availability: list[Availability] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
     flagged: int = 0
     ignored: int = 0
     acks: dict[int, list[int]] = field(default_factory=dict)  # connection → packet ids
-    counts_params: list[tuple[Any, ...]] | None = None  # counts as the database driver takes them
+    counts_params: Sequence[Sequence[Any]] | None = None  # counts as the driver takes them
     size: int = 0  # deliveries in the batch
     started: float = 0.0  # time.perf_counter() when it was taken from the inbox
 

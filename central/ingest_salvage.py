@@ -54,7 +54,7 @@ def write_piecewise(store: Store, batch: Batch, *, prefix: str) -> tuple[int, li
             return 0
 
     for row in batch.counts:
-        new += one(counts_topic(row["agent_id"], row["camera_id"], prefix), counts=[row])
+        new += one(counts_topic(row.agent_id, row.camera_id, prefix), counts=[row])
     for a in batch.availability:
         one(availability_topic(a.agent_id, prefix), availability=[a])
     for s in batch.statuses:

@@ -30,15 +30,16 @@ from central.store_rows import DETAIL_CHARS as DETAIL_CHARS
 from central.store_rows import EXCERPT_BYTES as EXCERPT_BYTES
 from central.store_rows import AgentState as AgentState
 from central.store_rows import Availability as Availability
+from central.store_rows import CountRow as CountRow
 from central.store_rows import Gap as Gap
 from central.store_rows import Reject as Reject
 from central.store_rows import Row as Row
 from central.store_rows import SeqSummary as SeqSummary
 from central.store_rows import Status as Status
+from central.store_rows import as_count_row, pg_copy_insert, pg_params, sqlite_insert, sqlite_params
 from central.store_rows import clean as _clean
 from central.store_rows import counts_row as counts_row
 from central.store_rows import excerpt as excerpt
-from central.store_rows import pg_copy_insert, pg_params, sqlite_insert, sqlite_params
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +79,18 @@ class Store:
 
     # ---- writes ----
 
-    def insert_counts(self, rows: Sequence[Row]) -> int:
+    def insert_counts(self, rows: Sequence[Row | CountRow]) -> int:
         """Store count rows in one transaction; returns how many were new (not duplicates)."""
         return self.write_batch(counts=rows)
 
     def write_batch(
         self,
         *,
-        counts: Sequence[Row] = (),
+        counts: Sequence[Row | CountRow] = (),
         rejects: Sequence[Reject] = (),
         availability: Sequence[Availability] = (),
         statuses: Sequence[Status] = (),
-        counts_params: Sequence[tuple[Any, ...]] | None = None,
+        counts_params: Sequence[Sequence[Any]] | None = None,
     ) -> int:
         """Everything of one collector batch in one transaction; returns the new count rows.
 
@@ -99,8 +100,9 @@ class Store:
         new, agents = 0, set[str]()
         with self.engine.begin() as conn:
             if counts:
-                params = self.prepare_counts(counts) if counts_params is None else counts_params
-                new, agents = self._counts(conn, counts, params)
+                rows = [as_count_row(r) for r in counts]
+                params = self.prepare_counts(rows) if counts_params is None else counts_params
+                new, agents = self._counts(conn, rows, params)
             for a in availability:
                 self._availability(conn, a)
             for s in statuses:
@@ -110,33 +112,36 @@ class Store:
         self._known_agents |= agents  # only once committed
         return new
 
-    def prepare_counts(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+    def prepare_counts(self, rows: Sequence[CountRow]) -> Sequence[Sequence[Any]]:
         """Count rows as this database's driver takes them (see _counts)."""
         return pg_params(rows) if self.dialect == "postgresql" else sqlite_params(rows)
 
     def _counts(
-        self, conn: Connection, rows: Sequence[Row], params: Sequence[tuple[Any, ...]]
+        self, conn: Connection, rows: Sequence[CountRow], params: Sequence[Sequence[Any]]
     ) -> tuple[int, set[str]]:
-        if self.dialect == "postgresql":
-            # COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING:
-            # exact rowcount, rows formatted in C. (An INSERT over unnest(column arrays) was
-            # 3x slower: psycopg dumped the arrays element by element in Python.)
-            with contextlib.closing(conn.connection.driver_connection.cursor()) as cur:  # type: ignore[union-attr]
+        # Both on the driver's own cursor, inside the engine's transaction.
+        with contextlib.closing(conn.connection.driver_connection.cursor()) as cur:  # type: ignore[union-attr]
+            if self.dialect == "postgresql":
+                # COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO
+                # NOTHING: exact rowcount, rows formatted in C. (An INSERT over unnest(column
+                # arrays) was 3x slower: psycopg dumped the arrays element by element.)
                 new = pg_copy_insert(cur, params)
-        else:
-            # The dialect's INSERT … ON CONFLICT DO NOTHING, compiled once, run as one
-            # executemany on tuples: SQLAlchemy's per-row parameter processing cost more than
-            # SQLite itself. sqlite3 sums the rows inserted over executemany.
-            new = conn.exec_driver_sql(sqlite_insert(), params).rowcount
+            else:
+                # The dialect's INSERT … ON CONFLICT DO NOTHING, compiled once, as one
+                # executemany: SQLAlchemy's per-row parameter handling cost more than SQLite
+                # itself. sqlite3 sums the rows inserted over executemany.
+                cur.executemany(sqlite_insert(), params)
+                new = cur.rowcount
         return int(new), self._seen_agents(conn, rows)
 
-    def _seen_agents(self, conn: Connection, rows: Iterable[Row]) -> set[str]:
+    def _seen_agents(self, conn: Connection, rows: Iterable[CountRow]) -> set[str]:
         """Give agents first seen in this batch a row (the API lists agents from there)."""
         first: dict[str, datetime] = {}
+        known = self._known_agents
         for r in rows:
-            a = r["agent_id"]
-            if a not in self._known_agents and a not in first:
-                first[a] = r["received_at"]
+            a = r.agent_id
+            if a not in known and a not in first:
+                first[a] = r.received_at
         if first:
             stmt = self._insert(schema.agents).on_conflict_do_nothing(index_elements=["agent_id"])
             conn.execute(stmt, [{"agent_id": a, "first_seen": t, "revoked": False}

@@ -10,11 +10,10 @@ conversion cost more than the database's own work.
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.dialects import sqlite
 
@@ -95,21 +94,49 @@ class Status:
     at: datetime
 
 
+class CountRow(NamedTuple):
+    """One `counts` table row, fields in the table's column order (checked below)."""
+
+    agent_id: str
+    seq: int
+    camera_id: str
+    site: str
+    kelurahan_code: str
+    window_start: datetime
+    window_end: datetime
+    people_seen: int
+    masked: int
+    unmasked: int
+    occupancy_mean: float
+    occupancy_max: int
+    frames_processed: int
+    frames_inferred: int
+    model_name: str
+    model_version: str
+    model_sha256: str
+    calibration_version: str | None
+    kelurahan_mismatch: bool
+    received_at: datetime
+
+
 def counts_row(
     msg: CountsMessage, *, received_at: datetime, kelurahan_mismatch: bool = False
-) -> dict[str, Any]:
-    """The `counts` table row of a validated message."""
-    return {
-        "agent_id": msg.agent_id, "seq": msg.seq, "camera_id": msg.camera_id, "site": msg.site,
-        "kelurahan_code": msg.kelurahan_code, "window_start": msg.window_start,
-        "window_end": msg.window_end, "people_seen": msg.people_seen, "masked": msg.masked,
-        "unmasked": msg.unmasked, "occupancy_mean": msg.occupancy_mean,
-        "occupancy_max": msg.occupancy_max, "frames_processed": msg.frames_processed,
-        "frames_inferred": msg.frames_inferred, "model_name": msg.model.name,
-        "model_version": msg.model.version, "model_sha256": msg.model.sha256,
-        "calibration_version": msg.calibration_version,
-        "kelurahan_mismatch": kelurahan_mismatch, "received_at": received_at,
-    }  # fmt: skip
+) -> CountRow:
+    """The `counts` table row of a validated message (built positionally: the hot path)."""
+    m = msg.model
+    return CountRow(
+        msg.agent_id, msg.seq, msg.camera_id, msg.site, msg.kelurahan_code, msg.window_start,
+        msg.window_end, msg.people_seen, msg.masked, msg.unmasked, msg.occupancy_mean,
+        msg.occupancy_max, msg.frames_processed, msg.frames_inferred, m.name, m.version,
+        m.sha256, msg.calibration_version, kelurahan_mismatch, received_at,
+    )  # fmt: skip
+
+
+def as_count_row(r: Row | CountRow) -> CountRow:
+    """r as a CountRow (a mapping needs every column but kelurahan_mismatch/calibration_version)."""
+    if isinstance(r, CountRow):
+        return r
+    return CountRow(**{"calibration_version": None, "kelurahan_mismatch": False, **r})
 
 
 def excerpt(payload: bytes, limit: int = EXCERPT_BYTES) -> str:
@@ -118,9 +145,12 @@ def excerpt(payload: bytes, limit: int = EXCERPT_BYTES) -> str:
 
 
 COUNTS_COLUMNS = tuple(c.name for c in schema.counts.columns)
+if CountRow._fields != COUNTS_COLUMNS:  # the positional row and the table must agree
+    raise RuntimeError(f"CountRow fields {CountRow._fields} differ from counts {COUNTS_COLUMNS}")
 COUNTS_TIMES = tuple(c.name for c in schema.counts.columns if isinstance(c.type, UtcDateTime))
 _TIME_INDEX = tuple(COUNTS_COLUMNS.index(name) for name in COUNTS_TIMES)
-_IN_COLUMN_ORDER = operator.itemgetter(*COUNTS_COLUMNS)
+if _TIME_INDEX != (5, 6, 19):  # sqlite_params() formats these three positions
+    raise RuntimeError(f"counts time columns moved: {COUNTS_TIMES}")
 
 
 def utc(t: datetime) -> datetime:
@@ -136,18 +166,18 @@ def clean(s: str, limit: int) -> str:
 _PG_STAGE = "counts_in"  # a temporary table per connection, emptied at every commit
 
 
-def pg_params(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
-    """pg_copy_insert()'s rows: one tuple per row in column order (naive times taken as UTC)."""
-    out = []
+def pg_params(rows: Sequence[CountRow]) -> list[tuple[Any, ...]]:
+    """pg_copy_insert()'s rows: the rows themselves (tuples in column order), naive times as UTC."""
+    out: list[tuple[Any, ...]] = []
     for r in rows:
-        values = _IN_COLUMN_ORDER(r)
-        if any(values[i].tzinfo is None for i in _TIME_INDEX):
-            values = tuple(utc(v) if i in _TIME_INDEX else v for i, v in enumerate(values))
-        out.append(values)
+        if None in (r.window_start.tzinfo, r.window_end.tzinfo, r.received_at.tzinfo):
+            r = r._replace(window_start=utc(r.window_start), window_end=utc(r.window_end),
+                           received_at=utc(r.received_at))  # fmt: skip
+        out.append(r)
     return out
 
 
-def pg_copy_insert(cursor: Any, params: Sequence[tuple[Any, ...]]) -> int:
+def pg_copy_insert(cursor: Any, params: Sequence[Sequence[Any]]) -> int:
     """COPY rows (pg_params) into a temporary table, then INSERT … ON CONFLICT DO NOTHING.
 
     Returns the new rows. psycopg formats COPY rows in C, where array parameters (one per
@@ -178,8 +208,8 @@ def sqlite_time(t: datetime) -> str:
     return utc(t).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def sqlite_params(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
-    """sqlite_insert()'s parameters: one tuple per row in column order, times as text.
+def sqlite_params(rows: Sequence[CountRow]) -> list[list[Any]]:
+    """sqlite_insert()'s parameters: one list per row in column order, times as text.
 
     A batch's rows share few distinct times (windows are aligned, received_at is per read), so
     each is formatted once per batch.
@@ -187,12 +217,10 @@ def sqlite_params(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
     texts: dict[datetime, str] = {}
     out = []
     for r in rows:
-        values = list(_IN_COLUMN_ORDER(r))
-        for i in _TIME_INDEX:
-            t = values[i]
-            s = texts.get(t)
-            if s is None:
-                s = texts[t] = sqlite_time(t)
-            values[i] = s
-        out.append(tuple(values))
+        a, b, c = r[5], r[6], r[19]
+        values = list(r)
+        values[5] = texts.get(a) or texts.setdefault(a, sqlite_time(a))
+        values[6] = texts.get(b) or texts.setdefault(b, sqlite_time(b))
+        values[19] = texts.get(c) or texts.setdefault(c, sqlite_time(c))
+        out.append(values)
     return out

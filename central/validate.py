@@ -7,7 +7,7 @@ collector calls it on its worker threads; tests call it directly.
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -18,9 +18,12 @@ REASONS = ("oversized", "not_utf8", "not_json", "schema_invalid", "unsupported_s
            "topic_mismatch", "unknown_topic", "revoked_agent", "internal_error")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The verdict on one message: a reason to reject it, or what it carries."""
+class Outcome(NamedTuple):
+    """The verdict on one message: a reason to reject it, or what it carries.
+
+    A NamedTuple, not a frozen dataclass: made once per message, and a frozen dataclass's
+    __init__ costs about a microsecond more at tens of thousands of messages a second.
+    """
 
     reason: str | None = None
     detail: str = ""

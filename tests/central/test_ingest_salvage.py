@@ -26,7 +26,7 @@ class RefusingStore(Store):
     """A store whose driver refuses any write holding a count of agent `poison`."""
 
     def write_batch(self, **kwargs: Any) -> int:
-        if any(r["agent_id"] == "poison" for r in kwargs.get("counts", ())):
+        if any(r.agent_id == "poison" for r in kwargs.get("counts", ())):
             raise StatementError("value out of range", "INSERT", {}, ValueError("bad value"))
         return super().write_batch(**kwargs)
 
