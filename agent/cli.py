@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, load_config, redacted
 from models.registry import ModelError
+from siaga.camera_url import has_password
 from siaga.mqtt import check_tls_files
 from siaga.settings import ConfigError, print_check
 
@@ -65,6 +66,15 @@ def check_config(args: argparse.Namespace) -> int:
             src = cam.source
             if is_file_source(src) and not is_synthetic(src) and not Path(src).is_file():
                 problems.append(f"cameras.{cam.id}.source: file {src} not found")
+            try:
+                cam.open_source()  # its password file is there, private and not empty
+            except ConfigError as exc:
+                problems.append(str(exc))
+            if has_password(src) and args.config.is_file() and args.config.stat().st_mode & 0o004:
+                print(f"siaga agent: warning: cameras.{cam.id}.source holds a password and "
+                      f"{args.config} is readable by every user of this machine; keep it in "
+                      "password_file or a LoadCredential=camera-<id> instead",
+                      file=sys.stderr)  # fmt: skip
     except ModelError as exc:
         problems.append(f"model.name: {exc}")
     try:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from siaga.settings import BrokerSection, FileSettings, load_settings
+from siaga.camera_url import has_user_only, redact_url, with_password
+from siaga.settings import BrokerSection, FileSettings, credential, load_settings, read_secret_file
 from siaga.wire import Ident, KelurahanCode
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
@@ -52,9 +53,17 @@ class CameraSection(_Section):
     min_face_px: int = Field(default=12, ge=1, le=4096)
     max_face_px: int = Field(default=2048, ge=1, le=8192)
     calibration_file: Path | None = None
+    password_file: Path | None = Field(
+        default=None,
+        description="the password of an rtsp://user@host/… source, kept out of this file "
+        "(mode 0600/0640); under systemd, LoadCredential=camera-<id> does the same",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CameraSection:
+        if self.password_file is not None and not has_user_only(self.source):
+            raise ValueError("password_file needs a source URL with a user name and no "
+                             "password (rtsp://user@host/…)")  # fmt: skip
         for poly in self.include_zones + self.exclude_zones:
             if len(poly) < 3:
                 raise ValueError("a zone polygon needs at least 3 points")
@@ -63,6 +72,20 @@ class CameraSection(_Section):
         if self.min_face_px > self.max_face_px:
             raise ValueError("min_face_px cannot exceed max_face_px")
         return self
+
+    def open_source(self) -> str:
+        """The source to open: a URL with a user name gets its password from password_file or
+        the systemd credential camera-<id>, read now (a changed password needs no restart)."""
+        if not has_user_only(self.source):
+            return self.source
+        secret: SecretStr | None
+        if self.password_file is not None:
+            secret = read_secret_file(self.password_file, f"cameras.{self.id}.password_file")
+        else:
+            secret = credential(f"camera-{self.id}")
+        if secret is None:
+            return self.source
+        return with_password(self.source, secret.get_secret_value())
 
 
 class ModelSection(_Section):
@@ -170,5 +193,9 @@ def load_config(path: Path) -> AgentConfig:
 
 
 def redacted(cfg: AgentConfig) -> dict[str, Any]:
-    """The effective config as plain data, secrets shown as '**********'."""
-    return cfg.model_dump(mode="json")
+    """The effective config as plain data, secrets shown as '**********' and camera URLs
+    without their user and password (check-config's output goes to the journal)."""
+    data = cfg.model_dump(mode="json")
+    for cam in data.get("cameras", []):
+        cam["source"] = redact_url(cam["source"])
+    return data

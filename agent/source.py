@@ -22,6 +22,8 @@ import numpy as np
 from agent.config import CameraSection
 from agent.synthetic import SyntheticCapture
 from siaga.backoff import backoff_s
+from siaga.camera_url import redact_url
+from siaga.settings import ConfigError
 
 log = logging.getLogger(__name__)
 # Consecutive unreadable frames after which the stream is considered broken and reopened.
@@ -184,8 +186,13 @@ class VideoSource:
         if is_file_source(src) and not is_synthetic(src) and not Path(src).is_file():
             log.error("camera %s: video file %s not found", self.camera.id, src)
             return None
+        try:
+            url = self.camera.open_source()  # with its password, never logged
+        except ConfigError as exc:
+            log.error("camera %s: %s", self.camera.id, exc)
+            return None
         cap = self._opener(
-            src,
+            url,
             open_timeout_s=self.camera.open_timeout_s,
             read_timeout_s=self.camera.read_timeout_s,
         )
@@ -254,11 +261,3 @@ class VideoSource:
             self._last_frame_mono = frame.mono_time
             self.stats.frames += 1
             self._cond.notify_all()
-
-
-def redact_url(source: str) -> str:
-    """Hide credentials in rtsp://user:pass@host URLs before logging."""
-    if "://" in source and "@" in source.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = source.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return source

@@ -17,7 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from siaga.settings import BrokerSection
+from siaga.settings import BrokerSection, ConfigError, check_private
 
 log = logging.getLogger(__name__)
 # paho's own messages (errors and warnings only: its debug lines are one per packet).
@@ -116,6 +116,11 @@ def check_tls_files(cfg: BrokerSection) -> None:
             raise ValueError(f"mqtt.{key}: {path}: file not found")
     if cfg.key_file is not None and cfg.cert_file is None:
         raise ValueError("mqtt.key_file is set without mqtt.cert_file")
+    if cfg.key_file is not None:
+        try:
+            check_private(cfg.key_file, "mqtt.key_file")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
     ctx = ssl.create_default_context()
     if cfg.ca_file is not None:
         try:

@@ -170,4 +170,20 @@ def read_secret_file(path: Path, key: str) -> SecretStr:
         raise ConfigError(f"{key}: {path}: cannot read: {exc}") from None
     if not value:
         raise ConfigError(f"{key}: {path}: the file is empty")
+    check_private(path, key)
     return SecretStr(value)
+
+
+def check_private(path: Path, key: str) -> None:
+    """Refuse a secret file that every user of the machine may read or write.
+
+    Group access is allowed (root:siaga 0640 is a usual way to hand a secret to a service).
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise ConfigError(f"{key}: {path}: cannot read: {exc}") from None
+    if mode & 0o007:
+        raise ConfigError(f"{key}: {path}: any user of this machine can read or change it "
+                          f"(mode {mode:04o}); chmod 600 it (640 to share it with the "
+                          "service's group)")  # fmt: skip

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from central.fleet.registry import AgentEntry, Registry
+from siaga.camera_url import has_user_only
 
 
 def toml_str(value: str | Path) -> str:
@@ -29,7 +30,9 @@ def service_toml(name: str, role: str, reg: Registry, etc: Path = Path("/etc/sia
     ])  # fmt: skip
 
 
-def install_note(entry: AgentEntry, install: list[str], secrets_via: str) -> str:
+def install_note(
+    entry: AgentEntry, install: list[str], secrets_via: str, camera_creds: Sequence[str] = ()
+) -> str:
     """INSTALL.txt of a bundle: where each file goes on the box."""
     lines = [f"Siaga agent {entry.id}: install these files on the box, then delete this bundle.",
              "", *(f"  {line}" for line in install), ""]  # fmt: skip
@@ -38,6 +41,12 @@ def install_note(entry: AgentEntry, install: list[str], secrets_via: str) -> str
                   "user): LoadCredential=mqtt-password:/etc/siaga/credentials/mqtt-password",
                   "and, with a client certificate, uncomment",
                   "LoadCredential=mqtt-key:/etc/siaga/client.key.",
+                  ""]  # fmt: skip
+    if camera_creds:
+        lines += ["Camera passwords: add these lines to the unit (systemctl edit siaga-agent,",
+                  "under [Service]):",
+                  *(f"  LoadCredential=camera-{c}:/etc/siaga/credentials/camera-{c}"
+                    for c in camera_creds),
                   ""]  # fmt: skip
     lines += ["Check: siaga agent check-config --config /etc/siaga/agent.toml", ""]
     return "\n".join(lines)
@@ -49,7 +58,7 @@ def agent_toml(
     *,
     port: int,
     files: dict[str, Path],
-    cameras: Sequence[tuple[str, str]],
+    cameras: Sequence[tuple[str, str, Path | None]],
     systemd: bool = False,
 ) -> str:
     """A ready agent config: identity, placeholder or given cameras, the TLS broker section."""
@@ -64,10 +73,15 @@ def agent_toml(
         f"kelurahan_code = {toml_str(entry.kelurahan_code)}",
         "",
     ]
-    for cam_id, source in cameras or [("cam1", "usb:0")]:
+    for cam_id, source, pw_file in cameras or [("cam1", "usb:0", None)]:
         if not cameras:
             lines.append("# EDIT: one [[cameras]] table per camera; this one is a placeholder")
-        lines += ["[[cameras]]", f"id = {toml_str(cam_id)}", f"source = {toml_str(source)}", ""]
+        lines += ["[[cameras]]", f"id = {toml_str(cam_id)}", f"source = {toml_str(source)}"]
+        if pw_file is not None:
+            lines.append(f"password_file = {toml_str(pw_file)}")
+        elif systemd and has_user_only(source):
+            lines.append(f"# password: systemd credential camera-{cam_id} (see INSTALL.txt)")
+        lines.append("")
     lines += [
         "[mqtt]",
         f"host = {toml_str(reg.broker.host)}",

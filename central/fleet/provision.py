@@ -39,6 +39,7 @@ from central.fleet.registry import (
     check_id,
     check_kelurahan,
 )
+from siaga.camera_url import split_password
 from siaga.wire import DEFAULT_PREFIX
 
 DEFAULT_INSTALL_DIR = Path("/etc/siaga")
@@ -214,12 +215,28 @@ class Fleet:
                                      else install_dir / "client.key")  # fmt: skip
                 install += [f"client.pem -> {install_dir / 'client.pem'} (0644)",
                             f"client.key -> {install_dir / 'client.key'} (0600, root)"]  # fmt: skip
+            # A camera password given in its URL goes into its own secret file, not agent.toml.
+            cams: list[tuple[str, str, Path | None]] = []
+            camera_creds: list[str] = []  # systemd credentials camera-<id> the unit must load
+            for cam_id, source in cameras:
+                bare, cam_pw = split_password(source)
+                pw_file = None
+                if cam_pw is not None:
+                    name = (f"credentials/camera-{cam_id}" if secrets_via == "systemd"
+                            else f"camera-{cam_id}.password")  # fmt: skip
+                    atomic_write(bundle / name, cam_pw + "\n", mode=SECRET_MODE)
+                    (bundle / name).parent.chmod(0o700)
+                    install.append(f"{name} -> {install_dir / name} (0600, root)")
+                    pw_file = install_dir / name if secrets_via == "file" else None
+                    camera_creds += [cam_id] if secrets_via == "systemd" else []
+                cams.append((cam_id, bare, pw_file))
             install.append(f"agent.toml -> {install_dir / 'agent.toml'} (0644)")
             port = reg.broker.cert_port if auth in ("cert", "both") else reg.broker.password_port
-            text = agent_toml(entry, reg, port=port, files=files, cameras=cameras,
+            text = agent_toml(entry, reg, port=port, files=files, cameras=cams,
                               systemd=secrets_via == "systemd")  # fmt: skip
             atomic_write(bundle / "agent.toml", text, mode=PUBLIC_MODE)
-            atomic_write(bundle / "INSTALL.txt", install_note(entry, install, secrets_via),
+            atomic_write(bundle / "INSTALL.txt",
+                         install_note(entry, install, secrets_via, camera_creds),
                          mode=PUBLIC_MODE)  # fmt: skip
             reg.agents[agent_id] = entry
             self._commit(reg)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.config import CameraSection
-from agent.source import VideoSource, redact_url
+from agent.config import CameraSection, redact_url
+from agent.source import VideoSource
 from siaga.backoff import backoff_s
 
 FRAME = np.zeros((48, 64, 3), np.uint8)

@@ -57,6 +57,7 @@ def test_certificate_from_another_ca_is_refused(world: World) -> None:
     crt, key = world.tmp / "stranger.pem", world.tmp / "stranger.key"
     crt.write_bytes(stranger.cert_pem)
     key.write_bytes(stranger.key_pem)
+    key.chmod(0o600)
     n = len(world.capture.lines)
     a = attempt(world.section(world.cert_port, cert_file=crt, key_file=key))
     assert not a.connected
@@ -72,6 +73,7 @@ def test_expired_certificate_is_refused(world: World) -> None:
     crt, key = world.tmp / "expired.pem", world.tmp / "expired.key"
     crt.write_bytes(old.cert_pem)
     key.write_bytes(old.key_pem)
+    key.chmod(0o600)
     n = len(world.capture.lines)
     a = attempt(world.section(world.cert_port, cert_file=crt, key_file=key))
     assert not a.connected

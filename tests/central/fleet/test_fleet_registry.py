@@ -264,3 +264,31 @@ def test_systemd_credentials_bundle(
     cfg = load_config(b / "agent.toml")
     password = (b / "credentials" / "mqtt-password").read_text().strip()
     assert cfg.mqtt.password is not None and cfg.mqtt.password.get_secret_value() == password
+
+
+@pytest.mark.parametrize("via", ["file", "systemd"])
+def test_camera_passwords_leave_agent_toml(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    b = fleet.provision("smg-cam", site="Pasar Johar", kelurahan=KEL, auth="password",
+                        cameras=[("gate", "rtsp://admin:Gate%40Pw-9@10.0.0.5/s"),
+                                 ("hall", "rtsp://10.0.0.6/s")],
+                        out=tmp_path / "box", install_dir=tmp_path / "box",
+                        secrets_via=via)  # type: ignore[arg-type]  # fmt: skip
+    text = (b / "agent.toml").read_text()
+    assert "Gate" not in text and "rtsp://admin@10.0.0.5/s" in text
+    name = "credentials/camera-gate" if via == "systemd" else "camera-gate.password"
+    assert (b / name).read_text() == "Gate@Pw-9\n" and mode(b / name) == 0o600
+    note = (b / "INSTALL.txt").read_text()
+    assert ("LoadCredential=camera-gate:/etc/siaga/credentials/camera-gate" in note) == (
+        via == "systemd"
+    )
+    assert "camera-hall" not in note and not (b / "camera-hall.password").exists()
+    from agent.config import load_config
+
+    if via == "systemd":  # what LoadCredential= gives the service
+        monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(b / "credentials"))
+        (b / "credentials" / "mqtt-password").chmod(0o600)
+    gate, hall = load_config(b / "agent.toml").cameras
+    assert gate.open_source() == "rtsp://admin:Gate%40Pw-9@10.0.0.5/s"
+    assert hall.open_source() == "rtsp://10.0.0.6/s"

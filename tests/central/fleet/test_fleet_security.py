@@ -150,7 +150,13 @@ def test_password_file_is_read_and_checked(tmp_path: Path) -> None:
 
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")
+    pw.chmod(0o644)
     toml = tmp_path / "central.toml"
+    toml.write_text(f'[mqtt]\nusername = "central"\npassword_file = "{pw}"\n')
+    with pytest.raises(ConfigError, match=r"password_file: .*any user of this machine can read"
+                                          r".*mode 0644.*chmod 600"):  # fmt: skip
+        load_settings(CentralConfig, toml)
+    pw.chmod(0o640)  # shared with the service's group: accepted
     toml.write_text(f'[mqtt]\nusername = "central"\npassword_file = "{pw}"\n')
     cfg = load_settings(CentralConfig, toml)
     assert cfg.mqtt.password is not None and cfg.mqtt.password.get_secret_value() == "s3cret"
@@ -176,6 +182,10 @@ def test_tls_files_are_checked_before_connecting(fleet: Fleet, tmp_path: Path) -
     crt, key = tmp_path / "c.pem", tmp_path / "c.key"
     crt.write_bytes(old.cert_pem)
     key.write_bytes(old.key_pem)
+    key.chmod(0o604)
+    with pytest.raises(ValueError, match=r"mqtt.key_file: .*any user of this machine can read"):
+        check_tls_files(BrokerSection(host="mqtt.city", cert_file=crt, key_file=key))
+    key.chmod(0o600)
     with pytest.raises(ValueError, match="client certificate expired on"):
         check_tls_files(BrokerSection(host="mqtt.city", ca_file=fleet.ca_cert, cert_file=crt,
                                       key_file=key))  # fmt: skip
@@ -219,6 +229,7 @@ def test_central_check_config_names_tls_and_fleet_problems(
                                         not_after=now - timedelta(days=2))  # fmt: skip
     (tmp_path / "c.pem").write_bytes(old.cert_pem)
     (tmp_path / "c.key").write_bytes(old.key_pem)
+    (tmp_path / "c.key").chmod(0o600)
     toml.write_text(
         f'[mqtt]\nhost = "mqtt.city"\nca_file = "{fleet.ca_cert}"\n'
         f'cert_file = "{tmp_path / "c.pem"}"\nkey_file = "{tmp_path / "c.key"}"\n'
