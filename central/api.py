@@ -57,6 +57,7 @@ class ApiContext:
     report_dir: Path | None = None  # daily reports served at /reports/{date}
     opendata_dir: Path | None = None  # open data files served at /opendata/{date}.{csv,json}
     revoked: Callable[[], Set[str]] = frozenset  # live list from [fleet] revoked_file
+    runs_jobs: Callable[[], bool] | None = None  # holds the jobs lease (None: not a service)
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
     request_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -133,6 +134,8 @@ def _health_routes(app: FastAPI, ctx: ApiContext) -> None:
         body = {"status": "ok" if ok else "degraded", "database": db_ok, "mqtt": mqtt,
                 "last_summary_age_s": None if age is None else round(age, 1),
                 "summary_passes": ctx.board.passes}  # fmt: skip
+        if ctx.runs_jobs is not None:  # rules, reports and open data run here, or elsewhere
+            body["jobs"] = "running here" if ctx.runs_jobs() else "standby"
         return JSONResponse(status_code=200 if ok else 503, content=body)
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")

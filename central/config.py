@@ -30,9 +30,17 @@ def default_shared() -> Path:
 
 
 class CentralSection(_Section):
-    """Identity of this collector instance (several may share one subscription)."""
+    """Identity of this collector instance (several may share one subscription and database).
+
+    The once-only jobs (decision rules and alerts, daily report, open data and CKAN) run on one
+    instance at a time: the holder of the database lease "jobs" (central/lease.py), taken over
+    by another within jobs_lease_s when it dies. `run_jobs = false` keeps an instance to ingest,
+    summaries and the API.
+    """
 
     instance: str = Field(default="central-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    run_jobs: bool = True
+    jobs_lease_s: float = Field(default=60.0, ge=3, le=3600)
 
 
 class MqttSection(BrokerSection):

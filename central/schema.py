@@ -293,3 +293,14 @@ alerts = Table(
     Column("published_at", UtcDateTime()),
     Index("ix_alerts_state_rule_area", "state", "rule", "area_code"),
 )
+
+# Leases (central/lease.py): the instance that holds a name runs that once-only job until
+# expires_at, renewing it well before; another takes it over when it lapses.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)

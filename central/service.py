@@ -24,6 +24,7 @@ from central.api import ApiContext, create_app
 from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
 from central.config import CentralConfig, MqttSection
 from central.ingest import Collector
+from central.lease import JOBS, Lease, holder_id
 from central.report.run import ReportScheduler
 from central.rules import AlertEvent, RulesEngine, load_rules, mqtt_sender
 from central.store import Store, make_engine, migrate
@@ -166,6 +167,11 @@ class CentralService:
         sync_areas(self.engine, self.areas)
         sync_cameras(self.engine, self.cameras)
         self.store = Store(self.engine)
+        # The once-only jobs (rules, reports, open data) run where the jobs lease is held.
+        c = cfg.central
+        self.lease: Lease | None = None
+        if c.run_jobs:
+            self.lease = Lease(self.engine, JOBS, holder_id(c.instance), ttl_s=c.jobs_lease_s)
         self.collector = Collector(cfg, self.store, camera_kelurahan=self.cameras.camera_kelurahan)
         # A bad rules file stops start-up like a bad config (the summaries use its PPKM bounds).
         rules = load_rules(cfg.rules.rules_file) if cfg.rules.enabled else None
@@ -178,7 +184,7 @@ class CentralService:
             summary_interval_s=cfg.summaries.interval_s, gaps=self.store.gaps,
             ingest_metrics=self.collector.metrics, mqtt_connected=self._mqtt_connected,
             report_dir=cfg.report.output_dir, opendata_dir=cfg.opendata.output_dir,
-            revoked=self.collector.revoked_agents,
+            revoked=self.collector.revoked_agents, runs_jobs=self.runs_jobs,
         )  # fmt: skip
         self.api: ApiServer | None = None
         if cfg.api.enabled:
@@ -188,7 +194,9 @@ class CentralService:
         self._loop_mono = time.monotonic()
         self._summary_thread = threading.Thread(target=self._summary_loop, name="summaries",
                                                 daemon=True)  # fmt: skip
-        self.reports = ReportScheduler(self.engine, cfg)  # catch-up at start, then daily
+        self.reports = ReportScheduler(
+            self.engine, cfg, may_run=self.runs_jobs
+        )  # catch-up at start, then daily
         # Decision rules (central/rules).
         self.rules: RulesEngine | None = None
         if rules is not None:
@@ -197,6 +205,10 @@ class CentralService:
                                lambda: self.publisher.connected)  # fmt: skip
             self.rules = RulesEngine(self.engine, rules, send)
         self._rules_thread = threading.Thread(target=self._rules_loop, name="rules", daemon=True)
+
+    def runs_jobs(self) -> bool:
+        """This instance holds the jobs lease now."""
+        return self.lease is not None and self.lease.held()
 
     def _mqtt_connected(self) -> dict[str, bool]:
         return {"ingest": self.collector.connected, "summaries": self.publisher.connected}
@@ -234,7 +246,7 @@ class CentralService:
 
     def rules_pass(self) -> list[AlertEvent]:
         """Evaluate the decision rules once; store and publish what changed."""
-        if self.rules is None:
+        if self.rules is None or not self.runs_jobs():
             return []
         try:
             return self.rules.run()
@@ -250,7 +262,7 @@ class CentralService:
             if time.monotonic() >= next_at:
                 self.rules_pass()
                 next_at = time.monotonic() + self.cfg.rules.interval_s
-            elif self.rules is not None and self.publisher.connected:
+            elif self.rules is not None and self.publisher.connected and self.runs_jobs():
                 try:
                     self.rules.flush()
                 except Exception:
@@ -271,6 +283,8 @@ class CentralService:
         # The first pass waits briefly for the broker so that it is published, not skipped.
         self.publisher.wait_connected(2.0)
         self._summary_thread.start()
+        if self.lease is not None:
+            self.lease.start()  # takes it now when free; a standby keeps trying
         self.reports.start()
         if self.rules is not None:
             self._rules_thread.start()
@@ -311,6 +325,8 @@ class CentralService:
         self._stop.set()
         self.collector.stop(timeout_s=INGEST_STOP_S)
         self.reports.stop(timeout_s=0.5)
+        if self.lease is not None:
+            self.lease.stop()  # released: a standby takes the jobs over at once
         if self._summary_thread.is_alive():
             self._summary_thread.join(timeout=max(0.1, deadline - time.monotonic() - 3.0))
         left = deadline - time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -52,8 +53,10 @@ class ReportScheduler:
     """
 
     def __init__(self, engine: Engine, cfg: CentralConfig, *, check_s: float = 60.0,
-                 retry_s: float = 600.0) -> None:  # fmt: skip
+                 retry_s: float = 600.0,
+                 may_run: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
         self.engine = engine
+        self.may_run = may_run  # the jobs lease: only its holder writes and publishes
         self.cfg = cfg
         self.check_s = check_s
         self.retry_s = retry_s
@@ -110,6 +113,9 @@ class ReportScheduler:
     def _loop(self) -> None:
         wait = 0.0
         while not self._stop.wait(wait):
+            if not self.may_run():
+                wait = min(self.check_s, 5.0)  # another instance does it; look again soon
+                continue
             try:
                 ok = self.run_once()
             except Exception:  # never let the thread die
