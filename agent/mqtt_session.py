@@ -6,15 +6,18 @@ import contextlib
 import queue
 import socket
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttSection
 from siaga.mqtt import configure_client
-from siaga.wire import OFFLINE
+from siaga.wire import AVAILABILITY_SINCE, OFFLINE
 
 CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake
 
@@ -36,6 +39,7 @@ class Session:
 
     gen: int
     client: mqtt.Client
+    since: str = ""  # when this connection started (wire AVAILABILITY_SINCE), ISO 8601 UTC
     up: bool = False  # CONNACK success received and not yet disconnected
     ended: bool = False  # stop serving: refused, lost or timed out
     closed: bool = False  # paho reported the disconnect
@@ -55,6 +59,7 @@ def new_client(
     gen: int,
     will_topic: str,
     events: queue.SimpleQueue[Event],
+    since: str = "",
 ) -> mqtt.Client:
     """A fresh paho v5 client that never reconnects, queues or re-sends on its own.
 
@@ -66,7 +71,8 @@ def new_client(
         protocol=mqtt.MQTTv5, reconnect_on_failure=False,
     )  # fmt: skip
     configure_client(c, cfg, username=username)
-    c.will_set(will_topic, OFFLINE, qos=1, retain=True)
+    c.will_set(will_topic, OFFLINE, qos=1, retain=True,
+               properties=availability_properties(since, PacketTypes.WILLMESSAGE))  # fmt: skip
     c.max_inflight_messages_set(0)  # our own window limits what is in flight; paho never queues
     c.connect_timeout = CONNECT_TIMEOUT_S
     put = events.put
@@ -83,6 +89,20 @@ def new_client(
 
     c.on_connect, c.on_publish, c.on_disconnect = on_connect, on_publish, on_disconnect
     return c
+
+
+def availability_properties(since: str, packet: int = PacketTypes.PUBLISH) -> Properties | None:
+    """The user property that orders this connection's availability reports at central."""
+    if not since:
+        return None
+    props = Properties(packet)
+    props.UserProperty = [(AVAILABILITY_SINCE, since)]
+    return props
+
+
+def connection_since() -> str:
+    """Now, as the AVAILABILITY_SINCE of a new connection (ms: reconnects come seconds apart)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def shutdown_socket(client: mqtt.Client) -> None:

@@ -29,7 +29,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttSection
-from agent.mqtt_session import Event, Session, new_client, shutdown_socket
+from agent.mqtt_session import (
+    Event,
+    Session,
+    availability_properties,
+    connection_since,
+    new_client,
+    shutdown_socket,
+)
 from agent.outbox import Outbox
 from siaga.backoff import backoff_s
 from siaga.mqtt import check_tls_files, describe_error, describe_refusal
@@ -175,7 +182,8 @@ class Publisher:
 
     def _connect(self) -> Session | None:
         self._gen += 1
-        client = self._new_client(self._gen)
+        since = connection_since()  # orders this connection's online/offline at central
+        client = self._new_client(self._gen, since)
         try:
             client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
                            clean_start=True)  # fmt: skip
@@ -183,12 +191,12 @@ class Publisher:
             self._fail(f"cannot connect to {self._where()}: {describe_error(exc)}", logging.WARNING)
             return None
         client.loop_start()
-        return Session(self._gen, client)
+        return Session(self._gen, client, since)
 
-    def _new_client(self, gen: int) -> mqtt.Client:
+    def _new_client(self, gen: int, since: str) -> mqtt.Client:
         return new_client(
             self.cfg, client_id=self.agent_id, username=self.username, gen=gen,
-            will_topic=self.availability_topic, events=self._events,
+            will_topic=self.availability_topic, events=self._events, since=since,
         )  # fmt: skip
 
     def _serve(self, s: Session) -> None:
@@ -326,7 +334,8 @@ class Publisher:
 
     def _publish_control(self, s: Session, topic: str, payload: bytes) -> int | None:
         """A retained QoS 1 message outside the outbox (availability, status)."""
-        info = s.client.publish(topic, payload, qos=1, retain=True)
+        props = availability_properties(s.since) if topic == self.availability_topic else None
+        info = s.client.publish(topic, payload, qos=1, retain=True, properties=props)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._lost(s, info.rc)
             return None

@@ -157,13 +157,13 @@ def classify(
     batch = Batch(size=sum(len(c.pubs) for c in chunks), started=time.perf_counter())
     for received, gen, pubs in chunks:
         at = datetime.fromtimestamp(received, UTC)
-        mids = [mid for _t, _p, _s, mid, qos in pubs if qos]
+        mids = [mid for _t, _p, _s, mid, qos, _pr in pubs if qos]
         if mids:
             batch.acks.setdefault(gen, []).extend(mids)
-        for topic, payload, size, _mid, _qos in pubs:
+        for topic, payload, size, _mid, _qos, props in pubs:
             try:
                 out = check(topic, payload, prefix=prefix, max_payload_bytes=max_payload_bytes,
-                            size=size, revoked=revoked)  # fmt: skip
+                            size=size, revoked=revoked, props=props)  # fmt: skip
             except Exception as exc:  # a bug must not stall the pipeline on one message
                 log.exception("checking a message on %r failed", topic)
                 out = Outcome("internal_error", f"{type(exc).__name__}: {exc}")
@@ -179,7 +179,8 @@ def classify(
                 batch.statuses.append(Status(out.status.agent_id, payload.decode(),
                                              out.status.time))  # fmt: skip
             elif out.availability is not None:
-                batch.availability.append(Availability(out.agent_id, out.availability, at))
+                batch.availability.append(Availability(out.agent_id, out.availability, at,
+                                                       out.since))  # fmt: skip
             else:
                 batch.ignored += 1
     return batch

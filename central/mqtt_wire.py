@@ -187,6 +187,36 @@ def properties(body: bytes, pos: int) -> tuple[dict[int, int | str], int]:
     return out, end
 
 
+def user_property(props: bytes, name: str) -> str | None:
+    """The first user property called name in raw PUBLISH properties (see Publish), or None."""
+    if not props:
+        return None
+    try:
+        _known, _end = properties(varint(len(props)) + props, 0)
+    except ProtocolError:
+        return None
+    pos, want = 0, name.encode()
+    while pos < len(props):  # walk again for the pairs, which properties() skips
+        ident = props[pos]
+        kind = _PROPERTY_KINDS[ident]
+        pos += 1
+        if kind == _PAIR:
+            n = int.from_bytes(props[pos : pos + 2])
+            key = props[pos + 2 : pos + 2 + n]
+            pos += 2 + n
+            m = int.from_bytes(props[pos : pos + 2])
+            if key == want:
+                return props[pos + 2 : pos + 2 + m].decode("utf-8", "replace")
+            pos += 2 + m
+        elif kind == _VARINT:
+            v = read_varint(props, pos, len(props))
+            pos = v[1] if v is not None else len(props)
+        else:
+            size = {_BYTE: 1, _TWO: 2, _FOUR: 4}.get(kind)
+            pos += size if size is not None else 2 + int.from_bytes(props[pos : pos + 2])
+    return None
+
+
 def parse_connack(body: bytes) -> Connack:
     """CONNACK's session-present flag, reason code and the properties we act on."""
     if len(body) < 2:
@@ -211,8 +241,9 @@ def disconnect_reason(body: bytes) -> int:
     return body[0] if body else 0
 
 
-# One PUBLISH as the collector queues it: (topic, payload, original size, packet id, QoS).
-Publish = tuple[str, bytes, int, int, int]
+# One PUBLISH as the collector queues it: (topic, payload, original size, packet id, QoS, the
+# raw properties: b"" in the usual case, else the bytes after the properties length).
+Publish = tuple[str, bytes, int, int, int, bytes]
 
 
 def split_packets(
@@ -261,18 +292,20 @@ def split_packets(
                 mid = (buf[j] << 8) | buf[j + 1]
                 j += 2
             plen = buf[j]
+            props = b""
             if plen == 0:  # no properties: the usual case
                 j += 1
             else:
                 got = read_varint(buf, j, end)
                 if got is None:
                     raise ProtocolError("truncated PUBLISH properties")
+                props = buf[got[1] : got[1] + got[0]]
                 j = got[1] + got[0]
             size = end - j
             if j > end:
                 raise ProtocolError("PUBLISH header runs past the packet")
             payload = buf[j : j + cut_to] if size > cut_payload_over else buf[j:end]
-            append((topic, payload, size, mid, qos))
+            append((topic, payload, size, mid, qos, props))
         else:
             others.append(Packet(first >> 4, first & 0x0F, buf[i:end]))
         pos = end

@@ -83,7 +83,8 @@ agents = Table(
     metadata,
     Column("agent_id", String(64), primary_key=True),
     Column("availability", String(16)),
-    Column("availability_at", UtcDateTime()),
+    Column("availability_at", UtcDateTime()),  # received
+    Column("availability_since", UtcDateTime()),  # orders reports: see store._availability
     Column("status_json", Text),
     Column("status_at", UtcDateTime()),
     Column("first_seen", UtcDateTime()),

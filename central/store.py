@@ -40,6 +40,7 @@ from central.store_rows import as_count_row, pg_copy_insert, pg_params, sqlite_i
 from central.store_rows import clean as _clean
 from central.store_rows import counts_row as counts_row
 from central.store_rows import excerpt as excerpt
+from siaga.wire import OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,24 @@ class Store:
         return set(first)
 
     def _availability(self, conn: Connection, a: Availability) -> None:
-        self._report(conn, a.agent_id, "availability_at",
-                     {"availability": a.value, "availability_at": a.at})  # fmt: skip
+        """Newest connection wins; within one connection "offline" (its will) beats "online".
+
+        Without a connection start (a.since None) the receive time orders, the later report
+        winning a tie (a batch's messages share one receive time)."""
+        t = schema.agents
+        ins = self._insert(t).values(
+            agent_id=a.agent_id, first_seen=a.at, revoked=False, availability=a.value,
+            availability_at=a.at, availability_since=a.since or a.at,
+        )  # fmt: skip
+        cur, new = t.c.availability_since, ins.excluded.availability_since
+        conn.execute(ins.on_conflict_do_update(
+            index_elements=["agent_id"],
+            set_={k: ins.excluded[k] for k in ("availability", "availability_at",
+                                               "availability_since")},
+            where=cur.is_(None) | (cur < new) | (
+                (cur == new) & ((ins.excluded.availability == OFFLINE) | (a.since is None))
+            ),
+        ))  # fmt: skip
 
     def _status(self, conn: Connection, s: Status) -> None:
         self._report(conn, s.agent_id, "status_at",
@@ -169,10 +186,12 @@ class Store:
             where=at.is_(None) | (at <= ins.excluded[at_key]),
         ))  # fmt: skip
 
-    def set_availability(self, agent_id: str, value: str, at: datetime) -> None:
-        """Record `online`/`offline` (ignored when an equally new or newer one is stored)."""
+    def set_availability(
+        self, agent_id: str, value: str, at: datetime, since: datetime | None = None
+    ) -> None:
+        """Record `online`/`offline` (ignored when a report of a newer connection is stored)."""
         with self.engine.begin() as conn:
-            self._availability(conn, Availability(agent_id, value, at))
+            self._availability(conn, Availability(agent_id, value, at, since))
 
     def set_status(self, agent_id: str, status_json: str, at: datetime) -> None:
         """Record a status report (ignored when a newer one is stored)."""

@@ -78,11 +78,16 @@ class AgentState:
 
 @dataclass(frozen=True, slots=True)
 class Availability:
-    """An `online`/`offline` report of one agent, stamped when central received it."""
+    """An `online`/`offline` report of one agent, stamped when central received it.
+
+    since: what orders one agent's reports — the start of the connection it belongs to (the
+    wire's AVAILABILITY_SINCE), else the receive time; None: the receive time.
+    """
 
     agent_id: str
     value: str
     at: datetime
+    since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

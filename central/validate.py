@@ -7,11 +7,13 @@ collector calls it on its worker threads; tests call it directly.
 from __future__ import annotations
 
 from collections.abc import Container
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from siaga.wire import OFFLINE, ONLINE, CountsMessage, StatusMessage
+from central.mqtt_wire import user_property
+from siaga.wire import AVAILABILITY_SINCE, OFFLINE, ONLINE, CountsMessage, StatusMessage
 
 # Why a message is rejected (metrics and the rejects table use these names).
 REASONS = ("oversized", "not_utf8", "not_json", "schema_invalid", "unsupported_schema",
@@ -31,6 +33,7 @@ class Outcome(NamedTuple):
     status: StatusMessage | None = None
     availability: str | None = None
     agent_id: str = ""
+    since: datetime | None = None  # availability: the start of the agent's connection
 
 
 def route(topic: str, prefix: str) -> tuple[str, str, str] | None:
@@ -47,7 +50,8 @@ def route(topic: str, prefix: str) -> tuple[str, str, str] | None:
 
 
 def check(topic: str, payload: bytes, *, prefix: str, max_payload_bytes: int,
-          size: int | None = None, revoked: Container[str] = frozenset()) -> Outcome:  # fmt: skip
+          size: int | None = None, revoked: Container[str] = frozenset(),
+          props: bytes = b"") -> Outcome:  # fmt: skip
     """Validate one delivery against the wire contract, its topic and the revoked agents."""
     where = route(topic, prefix)
     if where is None:
@@ -64,7 +68,7 @@ def check(topic: str, payload: bytes, *, prefix: str, max_payload_bytes: int,
         value = payload.decode("utf-8", "replace").strip()
         if value not in (ONLINE, OFFLINE):
             return Outcome("schema_invalid", f"availability is not online/offline: {value!r:.40}")
-        return Outcome(availability=value, agent_id=agent)
+        return Outcome(availability=value, agent_id=agent, since=connection_since(props))
     if kind == "status" and not payload:
         return Outcome(agent_id=agent)
     if b"\\u0000" in payload:
@@ -81,6 +85,20 @@ def check(topic: str, payload: bytes, *, prefix: str, max_payload_bytes: int,
     if isinstance(msg, CountsMessage):
         return Outcome(counts=msg, agent_id=agent)
     return Outcome(status=msg, agent_id=agent)
+
+
+def connection_since(props: bytes) -> datetime | None:
+    """The AVAILABILITY_SINCE user property of an availability message, when present and sane."""
+    raw = user_property(props, AVAILABILITY_SINCE)
+    if raw is None:
+        return None
+    try:
+        t = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if t.tzinfo is None or not 2000 <= t.year < 2100:
+        return None
+    return t.astimezone(UTC)
 
 
 def _reason(exc: ValidationError, payload: bytes) -> str:

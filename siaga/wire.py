@@ -24,6 +24,12 @@ COUNTS_SCHEMA: Final = "siaga.counts/1"
 STATUS_SCHEMA: Final = "siaga.status/1"
 DEFAULT_PREFIX = "siaga/v1"
 ONLINE, OFFLINE = "online", "offline"
+# MQTT v5 user property on availability messages (the "online" publish and the "offline" will):
+# when the connection they belong to started (ISO 8601, UTC). The payload stays "online" /
+# "offline"; central orders one agent's reports by it, "offline" winning a tie (its own will), so
+# a late or redelivered old report never overrides a newer one. Optional: without it, central's
+# receive time orders them.
+AVAILABILITY_SINCE = "since"
 # Central caps what it accepts; agents never come near it (a counts message is ~600 bytes).
 MAX_PAYLOAD_BYTES = 64 * 1024
 

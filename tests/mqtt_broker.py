@@ -328,6 +328,7 @@ class Received:
     payload: bytes
     retain: bool
     dup: bool
+    user_props: tuple[tuple[str, str], ...] = ()
 
 
 class Subscriber:
@@ -367,7 +368,9 @@ class Subscriber:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append(Received(msg.topic, bytes(msg.payload), msg.retain, msg.dup))
+            props = tuple(getattr(msg.properties, "UserProperty", None) or ())
+            self.messages.append(Received(msg.topic, bytes(msg.payload), msg.retain, msg.dup,
+                                          props))  # fmt: skip
 
     def start(self, timeout_s: float = 5.0) -> Subscriber:
         """Connect, subscribe, and wait for the subscription."""

@@ -293,6 +293,10 @@ def test_kill_9_gives_offline_will_and_restart_loses_nothing(
         assert sub.wait_for(lambda m: set(seqs(m)) >= set(range(1, last + 1)), 20)
         assert sub.wait_for(lambda m: sub.payloads(AVAIL)[-1:] == [ONLINE.encode()], 5)
     assert first_deliveries(seqs(sub.snapshot())) == list(range(1, last + 1))
+    # Each report names its connection's start: the will shares the first online's, the
+    # restart's online is later (central orders availability by it).
+    on1, will, on2 = (dict(m.user_props)["since"] for m in sub.snapshot() if m.topic == AVAIL)
+    assert on1 == will < on2
 
 
 def status(n: int) -> StatusMessage:

@@ -83,7 +83,8 @@ def stream_bytes() -> bytes:
 def test_split_packets_decodes_publishes_and_others() -> None:
     pubs, others, used, need = w.split_packets(stream_bytes(), 1 << 20, 10_000, 256)
     assert used == len(stream_bytes()) and need == 0
-    expected = [(t, p[:256] if len(p) > 10_000 else p, len(p), m, q) for t, p, q, m, _ in STREAM]
+    expected = [(t, p[:256] if len(p) > 10_000 else p, len(p), m, q, pr)
+                for t, p, q, m, pr in STREAM]  # fmt: skip
     assert pubs == expected
     assert [(o.kind, o.body) for o in others] == [
         (w.PINGRESP, b""),
@@ -146,7 +147,7 @@ class Receiver:
 
     def _on(self, pubs: list[w.Publish], _received: float, gen: int) -> None:
         with self.lock:
-            self.got.extend((t, p, mid, gen) for t, p, _s, mid, _q in pubs)
+            self.got.extend((t, p, mid, gen) for t, p, _s, mid, _q, _pr in pubs)
 
     def take(self) -> list[tuple[str, bytes, int, int]]:
         with self.lock:
@@ -273,3 +274,23 @@ def test_pings_keep_an_idle_connection(
     assert not wait_until(lambda: not r.client.ready or r.client.connects > 1, 9.0)
     publish_n(central_mosquitto, 3)
     assert wait_until(lambda: len(r.got) == 3, 10) and r.client.connects == 1
+
+
+def test_user_property_among_other_properties() -> None:
+    def pair(k: str, v: str) -> bytes:
+        return b"\x26" + w.utf8(k) + w.utf8(v)
+
+    props = (
+        b"\x01\x01"
+        + b"\x02\x00\x00\x00\x3c"
+        + pair("x", "1")
+        + pair("since", "2026-11-27T01:02:03.004+00:00")
+        + b"\x0b\x05"
+    )
+    packet = publish_packet("siaga/v1/box-3/availability", b"offline", qos=1, mid=9, props=props)
+    (pub,), _others, _used, _need = w.split_packets(packet, 1 << 20, 10_000, 256)
+    assert pub[1] == b"offline" and pub[5] == props
+    assert w.user_property(pub[5], "since") == "2026-11-27T01:02:03.004+00:00"
+    assert w.user_property(pub[5], "x") == "1"
+    assert w.user_property(pub[5], "other") is None and w.user_property(b"", "since") is None
+    assert w.user_property(b"\x26\x00\x05ab", "since") is None  # truncated: ignored, no crash

@@ -1,4 +1,5 @@
-"""Leases: which central instance runs the once-only jobs (rules and alerts, reports).
+"""Leases: which central instance runs the once-only jobs (rules and alerts, reports); and the
+connection start that orders an agent's availability reports.
 
 Revision ID: 0006
 Revises: 0005
@@ -27,7 +28,12 @@ def upgrade() -> None:
         sa.Column("acquired_at", Time, nullable=False),
         sa.Column("expires_at", Time, nullable=False),
     )
+    # batch mode: SQLite cannot ALTER a table's columns in place
+    with op.batch_alter_table("agents") as t:
+        t.add_column(sa.Column("availability_since", Time))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agents") as t:
+        t.drop_column("availability_since")
     op.drop_table("leases")
