@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pydantic import SecretStr
 
@@ -30,6 +30,7 @@ from central.opendata.build import KELURAHAN_FIELDS, PRIMARY_KEY, Field, Value
 from central.opendata.files import DESCRIPTIONS
 from siaga.settings import credential
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 TOKEN_CREDENTIAL: Final = "ckan-token"
 TOKEN_ENV: Final = "SIAGA_CKAN_TOKEN"
@@ -110,15 +111,19 @@ class CkanClient:
     def __repr__(self) -> str:
         return f"CkanClient({self.url!r})"
 
-    def action(self, name: str, data: dict[str, Any]) -> Any:
-        """POST one action; its `result`. Retries transient failures, raises CkanError."""
+    def action(self, name: str, data: dict[str, Any], *, retries: int | None = None) -> Any:
+        """POST one action; its `result`. Retries transient failures, raises CkanError.
+
+        retries: this call's retries (default: the client's); 0 for an action not safe to send
+        twice (see create_once)."""
+        retries = self.retries if retries is None else retries
         req = urllib.request.Request(
             f"{self.url}/api/3/action/{name}", data=json.dumps(data).encode(), method="POST",
             headers={"Content-Type": "application/json", "Accept": "application/json",
                      "Authorization": self._token.get_secret_value()},
         )  # fmt: skip
         delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             self.calls += 1
             try:
                 with _OPENER.open(req, timeout=self.timeout_s) as resp:
@@ -139,11 +144,31 @@ class CkanClient:
                 if not isinstance(doc, dict) or not doc.get("success"):
                     raise CkanError(f"CKAN {name}: {_error_text(body)}")
                 return doc.get("result")
-            if attempt == self.retries:
+            if attempt == retries:
                 raise CkanUnavailable(f"CKAN {name}: {problem} (after {attempt + 1} tries)")
             log.warning("CKAN %s: %s; retrying in %.1f s", name, problem, delay)
             self._sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def create_once(self, name: str, data: dict[str, Any], look: Callable[[], T | None]) -> T:
+        """A creating action, which must not run twice: after a failure that may have come
+        after CKAN acted (a timeout, a 5xx), look() first and send it again only when nothing
+        was made; look() returns what it found, or None."""
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                made: T = self.action(name, data, retries=0)
+                return made
+            except CkanUnavailable as exc:
+                if attempt == self.retries:
+                    raise CkanUnavailable(f"{exc} (after {attempt + 1} tries)") from None
+                log.warning("%s; looking before trying again in %.1f s", exc, delay)
+            self._sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+            found = look()
+            if found is not None:
+                return found
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -165,30 +190,48 @@ def ensure_dataset(client: CkanClient, cfg: CkanSection) -> dict[str, Any]:
         if "Not Found" not in str(exc) and "HTTP 404" not in str(exc):
             raise
     log.info("CKAN: creating dataset %s in %s", cfg.dataset, cfg.organization)
-    created: dict[str, Any] = client.action("package_create", {
+    created: dict[str, Any] = client.create_once("package_create", {
         "name": cfg.dataset, "title": cfg.title, "owner_org": cfg.organization,
         "license_id": cfg.license_id, "notes": DESCRIPTIONS["kelurahan-daily"],
         "tags": [{"name": t} for t in cfg.tags],
-    })  # fmt: skip
+    }, lambda: _package_or_none(client, cfg))  # fmt: skip
     return created
+
+
+def _package_or_none(client: CkanClient, cfg: CkanSection) -> dict[str, Any] | None:
+    try:
+        pkg: dict[str, Any] = client.action("package_show", {"id": cfg.dataset})
+        return pkg
+    except CkanUnavailable:
+        raise
+    except CkanError:
+        return None
+
+
+def _resource_id(pkg: dict[str, Any], name: str) -> str | None:
+    found = [r for r in pkg.get("resources") or [] if r.get("name") == name]
+    return str(found[0]["id"]) if found else None
 
 
 def ensure_table(client: CkanClient, cfg: CkanSection, pkg: dict[str, Any]) -> str:
     """The DataStore resource's id: datastore_create (new resource, or fields refreshed)."""
-    found = [r for r in pkg.get("resources") or [] if r.get("name") == cfg.resource_name]
     body: dict[str, Any] = {"fields": datastore_fields(KELURAHAN_FIELDS),
                             "primary_key": list(PRIMARY_KEY), "force": True}  # fmt: skip
-    if found:
-        body["resource_id"] = found[0]["id"]
-    else:
-        body["resource"] = {
-            "package_id": pkg["id"],
-            "name": cfg.resource_name,
-            "description": DESCRIPTIONS["kelurahan-daily"],
-            "format": "CSV",
-        }
-    result: dict[str, Any] = client.action("datastore_create", body)
-    return str(result["resource_id"])
+    rid = _resource_id(pkg, cfg.resource_name)
+    if rid is not None:  # refreshing the fields of a known resource: safe to repeat
+        result: dict[str, Any] = client.action("datastore_create", {**body, "resource_id": rid})
+        return str(result["resource_id"])
+    new = {**body, "resource": {"package_id": pkg["id"], "name": cfg.resource_name,
+                                "description": DESCRIPTIONS["kelurahan-daily"],
+                                "format": "CSV"}}  # fmt: skip
+
+    def look() -> dict[str, Any] | None:
+        again = _package_or_none(client, cfg)
+        found = None if again is None else _resource_id(again, cfg.resource_name)
+        return None if found is None else {"resource_id": found}
+
+    made: dict[str, Any] = client.create_once("datastore_create", new, look)
+    return str(made["resource_id"])
 
 
 def publish(client: CkanClient, cfg: CkanSection, rows: Sequence[dict[str, Value]]) -> int:

@@ -42,6 +42,7 @@ class FakeCkan:
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.fail_next = 0  # answer 500 to this many requests
+        self.lose_answer: set[str] = set()  # do these actions once, then answer 500 (lost reply)
         self.calls: list[str] = []
         self.packages: dict[str, dict[str, Any]] = {}
         self.tables: dict[str, dict[str, Any]] = {}  # resource id -> fields, key, records
@@ -77,7 +78,11 @@ class FakeCkan:
             return 403, {"success": False, "error": {"__type": "Authorization Error",
                                                      "message": "Access denied"}}  # fmt: skip
         try:
-            return 200, {"success": True, "result": getattr(self, name)(body)}
+            result = getattr(self, name)(body)
+            if name in self.lose_answer:
+                self.lose_answer.discard(name)
+                return 500, {"success": False, "error": {"__type": "Gateway Timeout"}}
+            return 200, {"success": True, "result": result}
         except KeyError as exc:
             return 404, {"success": False, "error": {"__type": "Not Found Error",
                                                      "message": f"Not found: {exc}"}}  # fmt: skip
@@ -209,6 +214,19 @@ def test_transient_500s_are_retried_with_backoff(ckan: FakeCkan, tmp_path: Path)
     ckan.fail_next = 10
     with pytest.raises(CkanUnavailable, match=r"HTTP 500 .* \(after 4 tries\)"):
         publish(_client(cfg), cfg, [_row("33.74.01.1001", "2021-07-10", 1)])
+
+
+def test_a_create_whose_answer_is_lost_is_not_repeated(ckan: FakeCkan, tmp_path: Path) -> None:
+    # CKAN made the dataset and the table, but both answers were lost (a timeout, a 5xx from a
+    # proxy): the client looks before sending again, so there is one of each.
+    cfg = _section(ckan, tmp_path, retries=3)
+    ckan.lose_answer = {"package_create", "datastore_create"}
+    sleeps: list[float] = []
+    assert publish(_client(cfg, sleeps), cfg, [_row("33.74.01.1001", "2021-07-10", 1)]) == 1
+    (pkg,) = ckan.packages.values()
+    assert len(pkg["resources"]) == 1 and len(ckan.tables) == 1 and len(ckan.rows()) == 1
+    assert ckan.calls.count("package_create") == ckan.calls.count("datastore_create") == 1
+    assert len(sleeps) == 2  # one wait before each look
 
 
 def test_unreachable_portal_is_retried_then_reported(tmp_path: Path) -> None:
