@@ -74,6 +74,13 @@ def register(sub: Any) -> None:
     r.add_argument("--reason", default="")
     r.set_defaults(func=_revoke)
 
+    n = fs.add_parser("renew", help="a new client certificate for a box (same id)")
+    n.add_argument("id")
+    n.add_argument("--out", type=Path)
+    n.add_argument("--days", type=int, default=825)
+    n.add_argument("--install-dir", type=Path, default=Path("/etc/siaga"))
+    n.set_defaults(func=_renew)
+
     f = fs.add_parser("refresh", help="rewrite password file, ACL, revoked list, fresh CRL")
     f.add_argument("--renew-broker", action="store_true",
                    help="also issue a new broker certificate now (done by itself within 90 "
@@ -86,7 +93,7 @@ def register(sub: Any) -> None:
     b.add_argument("--group", default=None,
                    help="group that may read the secret files (mosquitto): 0640")  # fmt: skip
     b.set_defaults(func=_broker_config)
-    for action in (i, v, s, ls, r, f, b):  # accepted after the action too
+    for action in (i, v, s, ls, r, n, f, b):  # accepted after the action too
         action.add_argument("--fleet-dir", type=Path, default=argparse.SUPPRESS,
                             help=f"fleet directory (default: ${ENV_DIR})")  # fmt: skip
 
@@ -228,8 +235,19 @@ def _refresh(args: argparse.Namespace) -> int:
         for e in sorted(reg.agents.values(), key=lambda e: e.id):
             if e.cert_not_after is not None and not e.revoked and e.cert_not_after < soon:
                 print(f"warning: {e.id}'s client certificate ends {e.cert_not_after:%Y-%m-%d}: "
-                      "provision a replacement box id and install its bundle before then",
+                      f"siaga fleet renew {e.id}, and install its bundle before then",
                       file=sys.stderr)  # fmt: skip
+        return 0
+
+    return _run(args, body)
+
+
+def _renew(args: argparse.Namespace) -> int:
+    def body(fleet: Any, a: argparse.Namespace) -> int:
+        bundle = fleet.renew(a.id, out=a.out, days=a.days, install_dir=a.install_dir)
+        print(f"agent {a.id}: new client certificate; one-time bundle: {bundle}")
+        print("install it on the box and restart its agent; the old certificate stays valid "
+              "until it ends")  # fmt: skip
         return 0
 
     return _run(args, body)

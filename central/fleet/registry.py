@@ -47,6 +47,7 @@ class AgentEntry(_Model):
     password_hash: str | None = None
     cert_serial: int | None = None
     cert_not_after: datetime | None = None
+    old_cert_serials: list[int] = Field(default_factory=list)  # renewed: valid until they end
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
 

@@ -109,6 +109,7 @@ def running_world(tmp: Path) -> Iterator[World]:
         ("box-r", "password"),
         ("box-rc", "cert"),
         ("box-late", "both"),
+        ("box-renew", "cert"),
     ):
         w.cli("provision", "--id", agent, "--site", f"Pasar {agent}", "--kelurahan", KEL,
               "--auth", auth, "--install-dir", str(fleet.bundles / agent),

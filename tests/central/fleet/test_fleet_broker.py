@@ -102,6 +102,21 @@ def test_revoked_agents_are_refused(world: World) -> None:
     assert "client's certificate: it has been revoked" in said or "refused this client's" in said
 
 
+def test_renewed_certificate_is_accepted_and_revocation_covers_both(world: World) -> None:
+    old = world.bundle("box-renew")
+    new = world.tmp / "box-renew-renewal"
+    assert world.cli("renew", "box-renew", "--out", str(new), "--days", "30") == 0
+    assert (new / "client.pem").read_bytes() != (old / "client.pem").read_bytes()
+    renewed = world.section(world.cert_port, cert_file=new / "client.pem",
+                            key_file=new / "client.key")  # fmt: skip
+    previous = world.section(world.cert_port, cert_file=old / "client.pem",
+                             key_file=old / "client.key")  # fmt: skip
+    assert attempt(renewed).connected and attempt(previous).connected  # overlap while installing
+    world.cli("revoke", "box-renew")
+    world.reload_broker()
+    assert not attempt(renewed).connected and not attempt(previous).connected
+
+
 # ---- accepted, confined ----
 
 

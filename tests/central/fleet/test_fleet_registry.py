@@ -292,3 +292,23 @@ def test_camera_passwords_leave_agent_toml(
     gate, hall = load_config(b / "agent.toml").cameras
     assert gate.open_source() == "rtsp://admin:Gate%40Pw-9@10.0.0.5/s"
     assert hall.open_source() == "rtsp://10.0.0.6/s"
+
+
+def test_renew_keeps_the_id_and_remembers_the_old_serial(fleet: Fleet, tmp_path: Path) -> None:
+    fleet.provision("smg-c", site="Pasar Johar", kelurahan=KEL, auth="cert",
+                    out=tmp_path / "c", install_dir=tmp_path / "c")  # fmt: skip
+    fleet.provision("smg-p", site="Pasar Johar", kelurahan=KEL, auth="password",
+                    out=tmp_path / "p", install_dir=tmp_path / "p")  # fmt: skip
+    first = fleet.load().agents["smg-c"].cert_serial
+    b = fleet.renew("smg-c", out=tmp_path / "r", days=30)
+    assert {p.name for p in b.iterdir()} == {"client.pem", "client.key", "INSTALL.txt"}
+    assert mode(b / "client.key") == 0o600
+    e = fleet.load().agents["smg-c"]
+    assert e.cert_serial != first and e.old_cert_serials == [first]
+    with pytest.raises(FleetError, match="password, not a certificate"):
+        fleet.renew("smg-p", out=tmp_path / "x")
+    with pytest.raises(FleetError, match="no agent 'nobody'"):
+        fleet.renew("nobody", out=tmp_path / "y")
+    fleet.revoke("smg-c")
+    with pytest.raises(FleetError, match="revoked; provision a new box id"):
+        fleet.renew("smg-c", out=tmp_path / "z")
