@@ -152,21 +152,27 @@ class Store:
     def _availability(self, conn: Connection, a: Availability) -> None:
         """Newest connection wins; within one connection "offline" (its will) beats "online".
 
-        Without a connection start (a.since None) the receive time orders, the later report
-        winning a tie (a batch's messages share one receive time)."""
+        A report without a connection start (an older agent: a.since None) is ordered by its
+        receive time, the later one winning a tie (a batch's messages share one receive time),
+        and wins over a stored connection's report when received after that connection began.
+        """
         t = schema.agents
         ins = self._insert(t).values(
             agent_id=a.agent_id, first_seen=a.at, revoked=False, availability=a.value,
-            availability_at=a.at, availability_since=a.since or a.at,
+            availability_at=a.at, availability_since=a.since,
         )  # fmt: skip
-        cur, new = t.c.availability_since, ins.excluded.availability_since
+        since, ex = t.c.availability_since, ins.excluded
+        if a.since is not None:
+            newer = since.is_(None) | (since < ex.availability_since) | (
+                (since == ex.availability_since) & (ex.availability == OFFLINE))  # fmt: skip
+        else:
+            newer = (since.is_(None) & (t.c.availability_at.is_(None)
+                                        | (t.c.availability_at <= ex.availability_at))
+                     ) | (since <= ex.availability_at)  # fmt: skip
         conn.execute(ins.on_conflict_do_update(
             index_elements=["agent_id"],
-            set_={k: ins.excluded[k] for k in ("availability", "availability_at",
-                                               "availability_since")},
-            where=cur.is_(None) | (cur < new) | (
-                (cur == new) & ((ins.excluded.availability == OFFLINE) | (a.since is None))
-            ),
+            set_={k: ex[k] for k in ("availability", "availability_at", "availability_since")},
+            where=newer,
         ))  # fmt: skip
 
     def _status(self, conn: Connection, s: Status) -> None:

@@ -67,8 +67,15 @@ def test_reports_of_an_older_connection_never_win(
         ("back", ONLINE, s3),  # a new connection: online again
         ("plain", OFFLINE, None),  # no connection start (an older agent): receive order
         ("plain", ONLINE, None),
+        # Upgraded: the old version's will (no start), then the new one's online, whose
+        # connection began before central received that will (central was lagging).
+        ("upgraded", OFFLINE, None),
+        ("upgraded", ONLINE, T0),
+        ("downgraded", ONLINE, T0),  # and back: a report received after that connection began
+        ("downgraded", OFFLINE, None),
     ])  # fmt: skip
-    expected = {"late": ONLINE, "will": OFFLINE, "back": ONLINE, "plain": ONLINE}
+    expected = {"late": ONLINE, "will": OFFLINE, "back": ONLINE, "plain": ONLINE,
+                "upgraded": ONLINE, "downgraded": OFFLINE}  # fmt: skip
     assert wait_until(lambda: state(store) == expected, 10), state(store)
     # A stale online of the first connection after the new one's: still the newest wins.
     publish(central_mosquitto, [("back", OFFLINE, s2), ("late", OFFLINE, s2)])
