@@ -67,6 +67,8 @@ class StorageSection(_Section):
     batch_max_wait_ms: int = Field(default=200, ge=1, le=60_000)
     queue_max: int = Field(default=100_000, ge=100, le=10_000_000)
     writers: int = Field(default=1, ge=1, le=16)
+    # Raw count windows older than this are deleted (None: kept for ever); central/retention.py.
+    retention_days: int | None = Field(default=None, ge=15, le=36_500)
 
 
 class AreasSection(_Section):

@@ -16,6 +16,7 @@ from central.opendata import run as opendata
 from central.report.build import build_report
 from central.report.due import due_reports, make_each
 from central.report.writers import write_report
+from central.retention import cutoff, purge_counts
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,22 @@ class ReportScheduler:
         self.written: list[date] = []  # reports
         self.opendata_written: list[date] = []
         self.published: list[date] = []  # open data days upserted into CKAN
+        self.purged = 0  # count windows deleted by the retention
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reports", daemon=True)
         self._warned_for: set[str] = set()
 
     def run_once(self, now: datetime | None = None) -> bool:
-        """Write what is due now (reports, then open data); False when something failed."""
+        """Write what is due now (reports, then open data), then apply the retention of raw
+        count windows; False when something failed."""
         now = now or datetime.now(UTC)
         ok = self._reports(now)
         if self.cfg.opendata.enabled:
             ok = self._opendata(now) and ok
+        days = self.cfg.storage.retention_days
+        if days is not None:
+            self.purged += purge_counts(self.engine, cutoff(now, days),
+                                        should_stop=self._stop.is_set)  # fmt: skip
         return ok
 
     def _usable(self, folder: Path, what: str) -> bool:

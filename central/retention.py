@@ -1,0 +1,51 @@
+"""Retention of the raw count windows: rows older than `[storage] retention_days` are deleted.
+
+At city scale the `counts` table grows by millions of rows a day; what is kept for longer is
+what the daily report and the open-data files made of them. Deletion runs in chunks, each its
+own short transaction, so ingest is never locked out for long; it runs on the instance that
+holds the jobs lease (central/lease.py), with the reports. The minimum (15 days) leaves the
+7-day summaries and the 7-day report catch-up their data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, select, tuple_
+
+from central import schema
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 10_000
+
+
+def cutoff(now: datetime, days: int) -> datetime:
+    """Windows that ended before this are purged."""
+    return now.astimezone(UTC) - timedelta(days=days)
+
+
+def purge_counts(
+    engine: Engine,
+    before: datetime,
+    *,
+    chunk: int = CHUNK_ROWS,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Delete count windows that ended before `before`, chunk rows per transaction; how many."""
+    t = schema.counts
+    old = select(t.c.agent_id, t.c.seq).where(t.c.window_end < before).limit(chunk)
+    total = 0
+    while not should_stop():
+        with engine.begin() as conn:
+            n = conn.execute(delete(t).where(tuple_(t.c.agent_id, t.c.seq).in_(old))).rowcount
+        total += max(0, n)
+        if n < chunk:
+            break
+        log.info("retention: %d count windows deleted so far", total)
+    if total:
+        log.info("retention: %d count windows that ended before %s deleted", total,
+                 before.isoformat(timespec="seconds"))  # fmt: skip
+    return total
