@@ -177,6 +177,10 @@ def render_metrics(ctx: ApiContext) -> str:
     for conn_name, up in sorted(ctx.mqtt_connected().items()):
         metric(f"siaga_central_mqtt_{conn_name}_connected", "gauge",
                f"1 while the {conn_name} MQTT connection is up", [("", float(up))])  # fmt: skip
+    if ctx.runs_jobs is not None:
+        metric("siaga_central_jobs_lease_held", "gauge",
+               "1 while this instance runs rules, reports and open data (the jobs lease)",
+               [("", float(ctx.runs_jobs()))])  # fmt: skip
     metric("siaga_central_http_requests_total", "counter", "HTTP requests by route and status",
            [(f'{{route="{r}",method="{m}",status="{s}"}}', n)
             for (r, m, s), n in sorted(ctx.requests.items())])  # fmt: skip

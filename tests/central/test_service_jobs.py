@@ -36,6 +36,8 @@ def test_jobs_run_on_one_instance_and_move_when_it_stops(mosquitto, tmp_path: Pa
     try:
         assert first.runs_jobs() and not second.runs_jobs()
         assert (jobs_state(first), jobs_state(second)) == ("running here", "standby")
+        metrics = httpx.get(f"{second.api_url}/metrics", timeout=5).text
+        assert "siaga_central_jobs_lease_held 0" in metrics.splitlines()
         assert second.rules_pass() == []  # a standby never evaluates rules nor sends alerts
         assert second.lease is not None and second.lease.current_holder() is not None
         assert second.lease.current_holder().startswith("central-a@")  # type: ignore[union-attr]
