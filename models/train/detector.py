@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=-1, help="loader processes; default cores - 1")
     p.add_argument("--device", default="auto")
     p.add_argument("--val-every-s", type=float, default=0.0, help="default 60 (GPU) / 600 (CPU)")
+    p.add_argument("--teacher", default="",
+                   help="distil a trained network's class scores into this one (same priors), "
+                   "e.g. --arch v2 --teacher runs/siaga_v1/best.pt; the logged cls loss then "
+                   "includes the distillation term")  # fmt: skip
+    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation term")
+    p.add_argument("--kd-temp", type=float, default=2.0, help="distillation temperature")
     p.add_argument("--epoch-repeat", type=int, default=0, help="passes per loader epoch")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument("--limit-train", type=int, default=0, help="use only N training scenes")
@@ -169,6 +175,9 @@ def make_config(args: argparse.Namespace, init_note: str) -> TrainConfig:
         resume=args.resume,
         save_last=not args.no_last,
         no_mask_weight=args.no_mask_weight,
+        teacher=args.teacher,
+        kd_weight=args.kd_weight,
+        kd_temp=args.kd_temp,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from models.train.augment import AugmentConfig
@@ -19,7 +20,7 @@ from models.train.data import DataPack
 from models.train.dataset import SceneDataset, collate, to_input
 from models.train.export import training_spec
 from models.train.net import Deployable, build_net, make_priors
-from models.train.targets import match, multibox_loss
+from models.train.targets import distill_loss, hard_negatives, match, multibox_loss
 from models.train.validate import val_ap50
 
 
@@ -50,6 +51,11 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     save_last: bool = True  # last.pt after every epoch (needed for --resume)
+    # Knowledge distillation from a trained network with the same priors (e.g. v1 → v2).
+    teacher: str = ""  # its best.pt / last.pt / state_dict; "" for none
+    kd_weight: float = 1.0
+    kd_temp: float = 2.0
+    kd_min_score: float = 0.3  # also distil priors where the teacher sees a face this sure
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -123,6 +129,7 @@ class Trainer:
         self.opt = torch.optim.AdamW(param_groups(self.net, cfg.weight_decay), lr=cfg.lr)
         self.priors = make_priors(cfg.width, cfg.height).to(self.device)
         self.class_weights = torch.tensor([1.0, cfg.no_mask_weight, 1.0], device=self.device)
+        self.teacher = load_teacher(cfg.teacher, self.device) if cfg.teacher else None
         self.state = TrainState()
         self.val_images = [s.image() for s in pack.val]
         self.spec = training_spec(width=cfg.width, height=cfg.height)
@@ -187,6 +194,8 @@ class Trainer:
             neg_ratio=self.cfg.neg_ratio,
             class_weights=self.class_weights,
         )
+        if self.teacher is not None:  # the logged cls loss then includes the distillation term
+            cls = cls + self.cfg.kd_weight * self._distill(images, logits, labels)
         self.opt.zero_grad(set_to_none=True)
         (cls + box).backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
@@ -195,6 +204,19 @@ class Trainer:
         ema_update(self.ema, self.net, decay)
         self.state.step += 1
         return float(cls.detach()), float(box.detach())
+
+    def _distill(
+        self, images: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """The teacher's class scores on the same images, distilled into the student over the
+        positives, the hard negatives and wherever the teacher sees a face; per positive."""
+        assert self.teacher is not None
+        with torch.no_grad():
+            t_logits, _ = self.teacher(to_input(images))
+            face = 1.0 - F.softmax(t_logits.float(), dim=-1)[..., 0]
+        keep = hard_negatives(logits, labels, self.cfg.neg_ratio) | (face > self.cfg.kd_min_score)
+        n_pos = (labels > 0).sum().clamp(min=1).float()
+        return distill_loss(logits, t_logits, keep, self.cfg.kd_temp) / n_pos
 
     def validate(self) -> dict[str, float]:
         """AP50 of the EMA weights on split_val; keeps best.pt."""
@@ -270,6 +292,21 @@ class Trainer:
             f"box {losses[1]:.3f} lr {lr:.2e} {rate:.0f} img/s | best val {best}",
             flush=True,
         )
+
+
+def load_teacher(path: str, device: torch.device) -> torch.nn.Module:
+    """A frozen network from a checkpoint (best.pt / last.pt: its EMA weights and arch) or a
+    v1 state_dict, for distillation."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    arch, state = "v1", ck
+    if isinstance(ck, dict) and "ema" in ck:
+        arch, state = ck.get("config", {}).get("arch", "v1"), ck["ema"]
+    net = build_net(arch)
+    net.load_state_dict(state)
+    net.eval().to(device)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
 
 
 def _quiet_worker(_: int) -> None:

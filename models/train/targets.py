@@ -79,3 +79,14 @@ def multibox_loss(
     cls = F.cross_entropy(logits[keep].float(), labels[keep], weight=class_weights, reduction="sum")
     box = F.smooth_l1_loss(offsets[pos].float(), target_offsets[pos], reduction="sum")
     return cls / n_pos, box / n_pos
+
+
+def distill_loss(
+    student: torch.Tensor, teacher: torch.Tensor, keep: torch.Tensor, temp: float
+) -> torch.Tensor:
+    """Knowledge distillation of the class scores: KL(teacher || student) of the softened
+    distributions (temperature temp) over the kept priors, summed, times temp² (so that its
+    gradients keep their size whatever the temperature)."""
+    s = F.log_softmax(student[keep].float() / temp, dim=-1)
+    t = F.softmax(teacher[keep].float() / temp, dim=-1)
+    return F.kl_div(s, t, reduction="sum") * temp * temp

@@ -9,7 +9,14 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (the optional `train` extra)")
 
 from models.train.net import make_priors  # noqa: E402
-from models.train.targets import box_iou, cxcywh_to_xyxy, hard_negatives, match, multibox_loss  # noqa: E402
+from models.train.targets import (  # noqa: E402
+    box_iou,
+    cxcywh_to_xyxy,
+    distill_loss,
+    hard_negatives,
+    match,
+    multibox_loss,
+)
 
 PRIORS = make_priors(160, 120)
 
@@ -74,3 +81,18 @@ def test_loss_is_finite_and_backpropagates() -> None:
     (cls + box).backward()
     assert torch.isfinite(cls) and torch.isfinite(box)
     assert logits.grad is not None and offsets.grad is not None
+
+
+def test_distill_loss_is_zero_for_the_teacher_itself_and_pulls_towards_it() -> None:
+    teacher = torch.randn(2, len(PRIORS), 3)
+    keep = torch.zeros(2, len(PRIORS), dtype=torch.bool)
+    keep[:, :50] = True
+    assert float(distill_loss(teacher.clone(), teacher, keep, temp=2.0)) < 1e-5
+    student = torch.randn(2, len(PRIORS), 3, requires_grad=True)
+    loss = distill_loss(student, teacher, keep, temp=2.0)
+    loss.backward()
+    assert float(loss.detach()) > 0 and student.grad is not None
+    assert float(student.grad[:, 50:].abs().sum()) == 0  # priors not kept are left alone
+    with torch.no_grad():  # a small step along the gradient brings the student closer
+        closer = student - 0.1 * student.grad
+    assert float(distill_loss(closer, teacher, keep, temp=2.0)) < float(loss.detach())
