@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from siaga.camera_url import has_user_only, redact_url, with_password
-from siaga.settings import BrokerSection, FileSettings, credential, load_settings, read_secret_file
+from siaga.settings import (
+    BrokerSection,
+    ConfigError,
+    FileSettings,
+    credential,
+    load_settings,
+    read_secret_file,
+)
 from siaga.wire import Ident, KelurahanCode
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
@@ -82,7 +89,11 @@ class CameraSection(_Section):
         if self.password_file is not None:
             secret = read_secret_file(self.password_file, f"cameras.{self.id}.password_file")
         else:
-            secret = credential(f"camera-{self.id}")
+            try:
+                secret = credential(f"camera-{self.id}")
+            except (OSError, UnicodeDecodeError) as exc:  # the capture retries; never crashes
+                raise ConfigError(f"cameras.{self.id}: systemd credential camera-{self.id}: "
+                                  f"cannot read: {exc}") from None  # fmt: skip
         if secret is None:
             return self.source
         return with_password(self.source, secret.get_secret_value())

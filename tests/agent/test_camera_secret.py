@@ -44,6 +44,9 @@ def test_systemd_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert CameraSection(id="gate", source="rtsp://10.0.0.5/s").open_source() == "rtsp://10.0.0.5/s"
     inline = "rtsp://admin:inline@10.0.0.5/s"
     assert CameraSection(id="gate", source=inline).open_source() == inline
+    (creds / "camera-gate").write_bytes(b"\xff\xfe")  # unreadable: a clear error, no crash
+    with pytest.raises(ConfigError, match="systemd credential camera-gate: cannot read"):
+        CameraSection(id="gate", source=URL).open_source()
 
 
 def test_bad_password_files_are_refused(tmp_path: Path) -> None:
