@@ -149,8 +149,11 @@ class Packet(NamedTuple):
     body: bytes
 
 
-def properties(body: bytes, pos: int) -> tuple[dict[int, int | str], int]:
-    """The properties at pos (numbers and strings; pairs and binaries skipped), position after."""
+def properties(
+    body: bytes, pos: int, pairs: list[tuple[bytes, bytes]] | None = None
+) -> tuple[dict[int, int | str], int]:
+    """The properties at pos (numbers and strings; binaries skipped, user property pairs put
+    in `pairs` when given), position after."""
     got = read_varint(body, pos, len(body))
     if got is None:
         raise ProtocolError("truncated properties")
@@ -177,44 +180,32 @@ def properties(body: bytes, pos: int) -> tuple[dict[int, int | str], int]:
                 raise ProtocolError("truncated property")
             out[ident], pos = v
         else:
+            parts = []
             for _ in range(2 if kind == _PAIR else 1):
                 n = int.from_bytes(body[pos : pos + 2])
-                if kind == _STR:
-                    out[ident] = body[pos + 2 : pos + 2 + n].decode("utf-8", "replace")
+                parts.append(body[pos + 2 : pos + 2 + n])
                 pos += 2 + n
+            if kind == _STR:
+                out[ident] = parts[0].decode("utf-8", "replace")
+            elif kind == _PAIR and pairs is not None:
+                pairs.append((parts[0], parts[1]))
     if pos != end:
         raise ProtocolError("properties run past their length")
     return out, end
 
 
 def user_property(props: bytes, name: str) -> str | None:
-    """The first user property called name in raw PUBLISH properties (see Publish), or None."""
+    """The first user property called name in raw PUBLISH properties (see Publish), or None
+    (also for malformed properties: the caller then goes without)."""
     if not props:
         return None
+    pairs: list[tuple[bytes, bytes]] = []
     try:
-        _known, _end = properties(varint(len(props)) + props, 0)
+        properties(varint(len(props)) + props, 0, pairs)
     except ProtocolError:
         return None
-    pos, want = 0, name.encode()
-    while pos < len(props):  # walk again for the pairs, which properties() skips
-        ident = props[pos]
-        kind = _PROPERTY_KINDS[ident]
-        pos += 1
-        if kind == _PAIR:
-            n = int.from_bytes(props[pos : pos + 2])
-            key = props[pos + 2 : pos + 2 + n]
-            pos += 2 + n
-            m = int.from_bytes(props[pos : pos + 2])
-            if key == want:
-                return props[pos + 2 : pos + 2 + m].decode("utf-8", "replace")
-            pos += 2 + m
-        elif kind == _VARINT:
-            v = read_varint(props, pos, len(props))
-            pos = v[1] if v is not None else len(props)
-        else:
-            size = {_BYTE: 1, _TWO: 2, _FOUR: 4}.get(kind)
-            pos += size if size is not None else 2 + int.from_bytes(props[pos : pos + 2])
-    return None
+    want = name.encode()
+    return next((v.decode("utf-8", "replace") for k, v in pairs if k == want), None)
 
 
 def parse_connack(body: bytes) -> Connack:
