@@ -178,8 +178,7 @@ class Fleet:
             check_id(cam_id, "camera id")
             if not source:
                 raise FleetError(f"camera {cam_id}: empty source")
-        if not 1 <= days <= 3650:
-            raise FleetError("--days: 1 to 3650")
+        _check_days(days)
         with reg_mod.locked(self.dir):
             reg = self.load()
             if agent_id in reg.agents:
@@ -206,15 +205,10 @@ class Fleet:
                 if secrets_via == "file":
                     files["password_file"] = install_dir / pw_name
             if auth in ("cert", "both"):
-                issued = self.authority().client_cert(agent_id, days=days)
-                atomic_write(bundle / "client.key", issued.key_pem, mode=SECRET_MODE)
-                atomic_write(bundle / "client.pem", issued.cert_pem, mode=PUBLIC_MODE)
-                entry.cert_serial, entry.cert_not_after = issued.serial, issued.not_after
+                install += self._client_cert(bundle, entry, days, install_dir)
                 files["cert_file"] = install_dir / "client.pem"
                 files["key_file"] = (SYSTEMD_KEY if secrets_via == "systemd"
                                      else install_dir / "client.key")  # fmt: skip
-                install += [f"client.pem -> {install_dir / 'client.pem'} (0644)",
-                            f"client.key -> {install_dir / 'client.key'} (0600, root)"]  # fmt: skip
             # A camera password given in its URL goes into its own secret file, not agent.toml.
             cams: list[tuple[str, str, Path | None]] = []
             camera_creds: list[str] = []  # systemd credentials camera-<id> the unit must load
@@ -246,9 +240,7 @@ class Fleet:
         """Mark revoked; rewrite the password file, ACL, CRL and revoked list."""
         with reg_mod.locked(self.dir):
             reg = self.load()
-            entry = reg.agents.get(agent_id)
-            if entry is None:
-                raise FleetError(f"no agent {agent_id!r} in this fleet (see `siaga fleet list`)")
+            entry = _agent(reg, agent_id)
             if entry.revoked:
                 raise FleetError(f"agent {agent_id!r} was already revoked at {entry.revoked_at}")
             entry.revoked_at, entry.revoked_reason = datetime.now(UTC), reason or None
@@ -262,31 +254,23 @@ class Fleet:
         The box installs them in place of the old pair and restarts its agent. The old
         certificate stays valid until it ends (the box may be offline for a while); revoking
         the box later puts it on the CRL too."""
-        if not 1 <= days <= 3650:
-            raise FleetError("--days: 1 to 3650")
+        _check_days(days)
         with reg_mod.locked(self.dir):
             reg = self.load()
-            entry = reg.agents.get(agent_id)
-            if entry is None:
-                raise FleetError(f"no agent {agent_id!r} in this fleet (see `siaga fleet list`)")
+            entry = _agent(reg, agent_id)
             if entry.revoked:
                 raise FleetError(f"agent {agent_id!r} is revoked; provision a new box id")
             if entry.cert_serial is None:
                 raise FleetError(f"agent {agent_id!r} signs in with a password, not a "
                                  "certificate: nothing to renew")  # fmt: skip
             bundle = self._fresh_bundle(out, f"{agent_id}-renewal")
-            issued = self.authority().client_cert(agent_id, days=days)
-            atomic_write(bundle / "client.key", issued.key_pem, mode=SECRET_MODE)
-            atomic_write(bundle / "client.pem", issued.cert_pem, mode=PUBLIC_MODE)
+            entry.old_cert_serials.append(entry.cert_serial)
+            install = self._client_cert(bundle, entry, days, install_dir)
             atomic_write(bundle / "INSTALL.txt", "\n".join([
                 f"Siaga agent {agent_id}: renewed client certificate (until "
-                f"{issued.not_after:%Y-%m-%d}).", "",
-                f"  client.pem -> {install_dir / 'client.pem'} (0644)",
-                f"  client.key -> {install_dir / 'client.key'} (0600, root)", "",
+                f"{entry.cert_not_after:%Y-%m-%d}).", "", *(f"  {line}" for line in install), "",
                 "Then: siaga agent check-config, and systemctl restart siaga-agent.", "",
             ]), mode=PUBLIC_MODE)  # fmt: skip
-            entry.old_cert_serials.append(entry.cert_serial)
-            entry.cert_serial, entry.cert_not_after = issued.serial, issued.not_after
             self._commit(reg)
         return bundle
 
@@ -338,6 +322,18 @@ class Fleet:
 
     # ---- derived files ----
 
+    def _client_cert(
+        self, bundle: Path, entry: AgentEntry, days: int, install_dir: Path
+    ) -> list[str]:
+        """Issue the box's client certificate into bundle and the registry entry; the install
+        lines for INSTALL.txt."""
+        issued = self.authority().client_cert(entry.id, days=days)
+        atomic_write(bundle / "client.key", issued.key_pem, mode=SECRET_MODE)
+        atomic_write(bundle / "client.pem", issued.cert_pem, mode=PUBLIC_MODE)
+        entry.cert_serial, entry.cert_not_after = issued.serial, issued.not_after
+        return [f"client.pem -> {install_dir / 'client.pem'} (0644)",
+                f"client.key -> {install_dir / 'client.key'} (0600, root)"]  # fmt: skip
+
     def _fresh_bundle(self, out: Path | None, name: str) -> Path:
         bundle = (out or self.bundles / name).absolute()
         if bundle.exists() and any(bundle.iterdir()):
@@ -386,3 +382,15 @@ class Fleet:
             if gid >= 0:
                 os.chown(tmp, -1, gid)
             tmp.replace(dest)
+
+
+def _agent(reg: Registry, agent_id: str) -> AgentEntry:
+    entry = reg.agents.get(agent_id)
+    if entry is None:
+        raise FleetError(f"no agent {agent_id!r} in this fleet (see `siaga fleet list`)")
+    return entry
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= 3650:
+        raise FleetError("--days: 1 to 3650")
