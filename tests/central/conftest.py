@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from central.store import make_engine, migrate
+from central.store import Store, make_engine, migrate
 
 
 @pytest.fixture
@@ -17,3 +17,11 @@ def engine(db_url: str) -> Iterator[Engine]:
     migrate(e)
     yield e
     e.dispose()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A Store on a fresh, migrated database (SQLite and PostgreSQL, by `db_url`)."""
+    s = Store.open(db_url)
+    yield s
+    s.close()

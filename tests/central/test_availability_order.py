@@ -3,12 +3,11 @@ central happens to receive them (a lagging second collector, a redelivery), on a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -19,13 +18,6 @@ from tests.central.test_ingest import central_config
 from tests.mqtt_broker import MosquittoBroker, wait_until
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
 
 
 def publish(broker: MosquittoBroker, reports: list[tuple[str, str, datetime | None]]) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,13 +88,6 @@ def publish(broker: MosquittoBroker, msgs: list[tuple[str, bytes, bool]]) -> Non
     """Publish (topic, payload, retain) with QoS 1, in order; returns once all are acknowledged."""
     mqtt_publish.multiple([{"topic": t, "payload": p, "qos": 1, "retain": r} for t, p, r in msgs],
                           hostname=broker.host, port=broker.port, protocol=MQTTv5)  # fmt: skip
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
 
 
 # ---- validation, without a broker ----

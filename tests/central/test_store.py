@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -40,13 +39,6 @@ def row(agent: str, seq: int, **over: Any) -> dict[str, Any]:
         "received_at": datetime.now(UTC),
     }  # fmt: skip
     return {**base, **over}
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
 
 
 def test_insert_is_idempotent_and_counts_new_rows(store: Store) -> None:
