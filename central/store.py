@@ -81,13 +81,14 @@ class Store:
     # ---- writes ----
 
     def insert_counts(self, rows: Sequence[Row | CountRow]) -> int:
-        """Store count rows in one transaction; returns how many were new (not duplicates)."""
-        return self.write_batch(counts=rows)
+        """Store count rows (mappings or CountRows) in one transaction; returns how many were
+        new (not duplicates)."""
+        return self.write_batch(counts=[as_count_row(r) for r in rows])
 
     def write_batch(
         self,
         *,
-        counts: Sequence[Row | CountRow] = (),
+        counts: Sequence[CountRow] = (),
         rejects: Sequence[Reject] = (),
         availability: Sequence[Availability] = (),
         statuses: Sequence[Status] = (),
@@ -101,9 +102,8 @@ class Store:
         new, agents = 0, set[str]()
         with self.engine.begin() as conn:
             if counts:
-                rows = [as_count_row(r) for r in counts]
-                params = self.prepare_counts(rows) if counts_params is None else counts_params
-                new, agents = self._counts(conn, rows, params)
+                params = self.prepare_counts(counts) if counts_params is None else counts_params
+                new, agents = self._counts(conn, counts, params)
             for a in availability:
                 self._availability(conn, a)
             for s in statuses:
