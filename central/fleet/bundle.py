@@ -37,10 +37,19 @@ def install_note(
     lines = [f"Siaga agent {entry.id}: install these files on the box, then delete this bundle.",
              "", *(f"  {line}" for line in install), ""]  # fmt: skip
     if secrets_via == "systemd":
-        lines += ["The siaga-agent unit hands the secrets to the service (it runs as a dynamic",
-                  "user): LoadCredential=mqtt-password:/etc/siaga/credentials/mqtt-password",
-                  "and, with a client certificate, uncomment",
-                  "LoadCredential=mqtt-key:/etc/siaga/client.key.",
+        dropins = {"mqtt-password": "/etc/siaga/credentials/mqtt-password",
+                   "mqtt-key": "/etc/siaga/client.key"}  # fmt: skip
+        if entry.auth == "password":
+            del dropins["mqtt-key"]
+        elif entry.auth == "cert":
+            del dropins["mqtt-password"]
+        lines += ["The siaga-agent unit loads no secret by itself: install this box's drop-ins",
+                  "from the Siaga source's systemd/ folder (the service runs as a dynamic user;",
+                  "systemd hands it each file as a credential), then systemctl daemon-reload:",
+                  *(line for name, source in dropins.items() for line in (
+                      f"  systemd/siaga-agent.service.d/{name}.conf -> "
+                      "/etc/systemd/system/siaga-agent.service.d/ (0644)",
+                      f"    (LoadCredential={name}:{source})")),
                   ""]  # fmt: skip
     if camera_creds:
         lines += ["Camera passwords: add these lines to the unit (systemctl edit siaga-agent,",
