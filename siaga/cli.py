@@ -1,41 +1,114 @@
-"""The `siaga` command: one entry point, subcommands registered by each package."""
+"""The `siaga` command: one entry point, subcommands registered by each package.
+
+Each role installs only its own dependencies (`pip install siaga` is the edge box,
+`siaga[central]` the central server), so the command line must not import a role's code at
+start unless that role is installed. The subcommand groups are listed here with the extra they
+need; a group whose extra is missing is still shown, and running it says in one line which extra
+to install instead of dying on an ImportError inside central code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from agent import cli as agent_cli
-from calibration import cli as calibration_cli
-from central import cli as central_cli
-from central import simulate
-from central.fleet import cli as fleet_cli
-from models import commands as model_commands
-from siaga import __version__, demo
+from siaga import __version__
+from siaga.extras import missing_for
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Subcommands one module registers (`register(sub)`), and the extra they need."""
+
+    module: str
+    extra: str | None = None
+    # Name → help of each subcommand, shown when the extra is missing and the module is not
+    # imported (for groups of the base install the module itself says).
+    commands: tuple[tuple[str, str], ...] = ()
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("models.commands"),
+    Group("agent.cli"),
+    Group("calibration.cli"),
+    Group("central.cli", "central",
+          (("central", "the central collector, summaries and HTTP API"),)),
+    Group("central.simulate", "central",
+          (("simulate", "simulate many agents publishing counts to a broker"),)),
+    Group("central.fleet.cli", "central",
+          (("fleet", "provision, list and revoke edge boxes; broker config"),)),
+    Group("siaga.demo", "central",
+          (("demo", "end-to-end demo: sample video → agent → local Mosquitto → central"),)),
+)  # fmt: skip
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that takes -v/--verbose at every level of subcommand.
+
+    `add_subparsers` builds its parsers with the class of its parent, so every subcommand parser
+    is one of these: `siaga agent check-config -v` works as well as `siaga -v agent check-config`.
+    Below the top the default is SUPPRESS, so a subcommand without -v keeps the top level's count.
+    """
+
+    def __init__(self, *args: Any, verbose_default: Any = argparse.SUPPRESS, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.add_argument("-v", "--verbose", action="count", default=verbose_default,
+                          help="more log output (-vv: debug)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="siaga", description="Siaga: face-mask counting at the edge, city data at the centre."
+    """The full argument parser with every subcommand (stand-ins where an extra is missing)."""
+    parser = Parser(
+        prog="siaga",
+        description="Siaga: face-mask counting at the edge, city data at the centre.",
+        verbose_default=0,
     )
     parser.add_argument("--version", action="version", version=f"siaga {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    model_commands.register(sub)
-    agent_cli.register(sub)
-    calibration_cli.register(sub)
-    central_cli.register(sub)
-    simulate.register(sub)
-    fleet_cli.register(sub)
-    demo.register(sub)
+    for group in GROUPS:
+        if group.extra and missing_for(group.extra):
+            _register_missing(sub, group)
+        else:
+            importlib.import_module(group.module).register(sub)
     return parser
+
+
+def _hint(group: Group, missing: list[str]) -> str:
+    return (f"needs the '{group.extra}' extra (missing: {', '.join(missing)}); install it with "
+            f"pip install 'siaga[{group.extra}]'")  # fmt: skip
+
+
+def _register_missing(sub: Any, group: Group) -> None:
+    """Stand-ins listed in `siaga --help`; running one is refused in `main` before parsing."""
+    for name, text in group.commands:
+        sub.add_parser(name, help=f"{text} [needs siaga[{group.extra}]]", add_help=False)
+
+
+def refusal(argv: Sequence[str]) -> str | None:
+    """The one-line refusal for a subcommand whose extra is missing, else None."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return None
+    for group in GROUPS:
+        if group.extra and words[0] in dict(group.commands):
+            missing = missing_for(group.extra)
+            if missing:
+                return f"siaga {words[0]}: {_hint(group, missing)}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    refused = refusal(argv)
+    if refused is not None:
+        print(refused, file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
