@@ -72,6 +72,19 @@ def test_models_and_detect_from_the_wheel(base_venv: Venv, shared: Path, tmp_pat
     assert {d["label"] for d in record["detections"]} <= {"mask", "no_mask"}
 
 
+def test_technician_tools_on_the_box(base_venv: Venv, shared: Path, tmp_path: Path) -> None:
+    clip = shared / "video" / "gituatu_video.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} not found")
+    cfg = _agent_config(tmp_path / "agent.toml", clip, 1883)
+    cp = run([base_venv.siaga, "agent", "check-config", "--config", cfg, "-v"], env=clean_env())
+    assert "configuration OK" in cp.stderr, cp.stderr
+    run([base_venv.siaga, "calibrate", "snapshot", "--video", clip, "--out", tmp_path / "snap",
+         "--count", "3"], env=clean_env())  # fmt: skip
+    assert len(list((tmp_path / "snap").glob("*.jpg")) + list((tmp_path / "snap").glob("*.png"))
+               ) == 3, sorted((tmp_path / "snap").iterdir())  # fmt: skip
+
+
 def _agent_config(path: Path, clip: Path, port: int) -> Path:
     path.write_text(f"""
 [agent]
