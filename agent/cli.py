@@ -35,6 +35,11 @@ def register(sub: Any) -> None:
     run.set_defaults(func=run_agent)
     chk = asub.add_parser("check-config", help="validate the config and print it, secrets hidden")
     chk.add_argument("--config", type=Path, default=default)
+    chk.add_argument(
+        "--connect",
+        action="store_true",
+        help="also log in to the broker and read one frame from every camera (one line each)",
+    )
     chk.set_defaults(func=check_config)
 
 
@@ -81,7 +86,25 @@ def check_config(args: argparse.Namespace) -> int:
         check_tls_files(cfg.mqtt)  # CA, client certificate (and its expiry), key
     except ValueError as exc:
         problems.append(str(exc))
-    return print_check("siaga agent", json.dumps(redacted(cfg), indent=2, default=str), problems)
+    connections = _connect(cfg) if getattr(args, "connect", False) else []
+    effective = json.dumps(redacted(cfg), indent=2, default=str)
+    return print_check("siaga agent", effective, problems, connections=connections)
+
+
+def _connect(cfg: AgentConfig) -> list[tuple[bool, str]]:
+    """Probe the broker and every camera at once (each bounded by its own timeouts)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.probe import probe_broker, probe_camera, quiet_opencv
+
+    quiet_opencv()
+    username = cfg.mqtt.username or cfg.agent.id  # as the publisher logs in
+    with ThreadPoolExecutor(max_workers=min(8, len(cfg.cameras) + 1)) as pool:
+        broker = pool.submit(probe_broker, cfg.mqtt, username=username,
+                             client_id=f"{cfg.agent.id}-check-{os.getpid()}")  # fmt: skip
+        cameras = [pool.submit(probe_camera, cam) for cam in cfg.cameras]
+        results = [broker.result()] + [f.result() for f in cameras]
+    return [(r.ok, r.line) for r in results]
 
 
 def run_agent(args: argparse.Namespace) -> int:

@@ -57,7 +57,9 @@ class CameraSection(_Section):
     detect_fps: float | None = Field(default=None, gt=0, le=60)
     include_zones: list[list[Point]] = Field(default_factory=list)
     exclude_zones: list[list[Point]] = Field(default_factory=list)
-    min_face_px: int = Field(default=12, ge=1, le=4096)
+    # 16 px: calibration.report.UNRELIABLE_FACE_PX, the width under which the project measured
+    # mask / no_mask AP50 to fall apart (README, size study); a test keeps the two equal.
+    min_face_px: int = Field(default=16, ge=1, le=4096)
     max_face_px: int = Field(default=2048, ge=1, le=8192)
     calibration_file: Path | None = None
     password_file: Path | None = Field(

@@ -114,8 +114,14 @@ def run_models(args: argparse.Namespace) -> int:
     print("search path: " + ", ".join(str(d) for d in reg.dirs))
     for name in reg.names():
         spec = reg.specs[name]
-        path = reg.locate(spec)
-        where = str(path) if path else "NOT FOUND (set SIAGA_MODEL_PATH)"
+        try:
+            located = reg.locate_parts(spec)  # the lookup resolve() (check-config, run) uses
+        except ModelError as exc:
+            where = f"BROKEN: {exc}"
+        else:
+            missing = [part.file or part.name for part, path in located if path is None]
+            where = (f"NOT FOUND: {', '.join(missing)} (set SIAGA_MODEL_PATH)" if missing
+                     else " + ".join(str(path) for _, path in located))  # fmt: skip
         kind = spec.adapter if spec.is_detector else f"{spec.adapter} (component)"
         print(f"{name:28} {kind:22} {spec.license:18} {where}")
     return 0

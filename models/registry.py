@@ -106,22 +106,43 @@ class Registry:
                 return candidate
         return None
 
+    def parts(self, spec: ModelSpec) -> list[ModelSpec]:
+        """The entries whose files make up spec: itself, or a two-stage entry's face model and
+        classifier (which may sit in different folders of the search path)."""
+        if spec.two_stage is None:
+            return [spec]
+        names = (spec.two_stage.face_model, spec.two_stage.classifier)
+        missing = [n for n in names if n not in self.specs]
+        if missing:
+            raise ModelError(f"model {spec.name!r}: two_stage names {', '.join(map(repr, missing))}"
+                             f", which no manifest on the search path registers")  # fmt: skip
+        return [self.specs[n] for n in names]
+
+    def locate_parts(self, spec: ModelSpec) -> list[tuple[ModelSpec, Path | None]]:
+        """Each file the entry needs and where it is (None: not found). `siaga models` and
+        resolve() both look files up here, so they never disagree about a model."""
+        return [(part, self.locate(part)) for part in self.parts(spec)]
+
     def resolve(self, name: str) -> ResolvedModel:
         """Find and verify a model by registry name."""
         spec = self.specs.get(name)
         if spec is None:
             known = ", ".join(self.names()) or "none"
             raise ModelError(f"unknown model {name!r}; registered: {known}")
-        if spec.file is None or spec.sha256 is None:
-            return ResolvedModel(spec, None)  # a two-stage entry: its parts are resolved later
-        path = self.locate(spec)
-        if path is None:
-            where = ", ".join(str(d) for d in self.dirs)
-            raise ModelError(
-                f"model {name!r}: file {spec.file!r} not found in {where} "
-                "(set SIAGA_MODEL_PATH to the folder that holds it, e.g. ../shared/models)"
-            )
-        return ResolvedModel(spec, verify(path, spec.sha256, name=name))
+        located = self.locate_parts(spec)
+        for part, path in located:
+            if path is None:
+                where = ", ".join(str(d) for d in self.dirs)
+                of = "" if part is spec else f" (part of {name!r})"
+                raise ModelError(
+                    f"model {part.name!r}{of}: file {part.file!r} not found in {where} "
+                    "(set SIAGA_MODEL_PATH to the folder that holds it, e.g. ../shared/models)"
+                )
+            assert part.sha256 is not None  # every entry with a file has its sha256 (spec.py)
+            verify(path, part.sha256, name=part.name)
+        if spec.two_stage is not None:
+            return ResolvedModel(spec, None)  # build_adapter resolves its (verified) parts
+        return ResolvedModel(spec, located[0][1])
 
     def resolve_file(self, path: Path) -> ResolvedModel:
         """Identify a model file given by path: by its sha256 in the registry."""

@@ -6,12 +6,14 @@ import ipaddress
 import os
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
 
+from siaga.settings_errors import EnvOverrides, error_lines
 from siaga.wire import DEFAULT_PREFIX
 
 
@@ -31,12 +33,16 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def format_errors(where: str, exc: ValidationError) -> str:
-    """One line per problem: `file: key.path: reason`."""
-    return "\n".join(
-        f"{where}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-        for e in exc.errors()
-    )
+def format_errors(
+    where: str,
+    exc: ValidationError,
+    *,
+    model: type[BaseModel] | None = None,
+    env: EnvOverrides | None = None,
+) -> str:
+    """One line per problem: `file: key.path: reason`. With the model, an unknown key gets a
+    'did you mean'; with env, a value an environment override supplied names that variable."""
+    return "\n".join(error_lines(where, exc.errors(), model=model, env=env))
 
 
 def credential(name: str) -> SecretStr | None:
@@ -138,10 +144,16 @@ S = TypeVar("S", bound=FileSettings)
 def load_settings(cls: type[S], path: Path | None) -> S:
     """Validate a file (or, with none, defaults) plus environment; then the MQTT credential."""
     data = read_toml(path) if path is not None else {}
+    env = EnvOverrides(cls)
+    problems = env.unknown()  # pydantic-settings ignores these; a typo must not go unnoticed
     try:
         cfg = cls(**data)
     except ValidationError as exc:
-        raise ConfigError(format_errors(str(path or "(environment)"), exc)) from None
+        problems.append(format_errors(str(path or "(environment)"), exc, model=cls, env=env))
+    except SettingsError as exc:  # an override that is not valid JSON for a list or a table
+        problems.append(env.parse_error(str(exc)))
+    if problems:
+        raise ConfigError("\n".join(problems))
     mqtt = getattr(cfg, "mqtt", None)
     if isinstance(mqtt, BrokerSection) and mqtt.password is None:
         secret = credential("mqtt-password")
@@ -150,14 +162,24 @@ def load_settings(cls: type[S], path: Path | None) -> S:
     return cfg
 
 
-def print_check(prog: str, effective: str, problems: list[str]) -> int:
-    """What `check-config` prints: the effective settings (secrets hidden by the caller), then
-    each problem; exit status 0 when there is none, else 2."""
+def print_check(
+    prog: str, effective: str, problems: list[str], *, connections: Sequence[tuple[bool, str]] = ()
+) -> int:
+    """What `check-config` prints: the effective settings (secrets hidden by the caller), one
+    line per connection tried (`--connect`: each is its own verdict, so said once, on stdout),
+    then each problem; exit status 0 when nothing failed, else 2."""
     print(effective)
+    for _, line in connections:
+        print(line)
     for p in problems:
         print(f"{prog}: problem: {p}", file=sys.stderr)
-    print("configuration OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
-    return 0 if not problems else 2
+    failed = len(problems) + sum(not ok for ok, _ in connections)
+    if not failed:
+        print("configuration OK" + (", every connection OK" if connections else ""),
+              file=sys.stderr)  # fmt: skip
+    else:
+        print(f"{failed} problem(s)", file=sys.stderr)
+    return 0 if not failed else 2
 
 
 def read_secret_file(path: Path, key: str) -> SecretStr:

@@ -93,3 +93,29 @@ def test_defaults_and_example_config_is_valid():
     assert cfg.counting.window_s == 60 and cfg.mqtt.topic_prefix == "siaga/v1"
     assert not cfg.mqtt.tls_enabled  # loopback broker
     assert not cfg.debug.save_frames
+
+
+def test_min_face_px_default_is_the_measured_limit(tmp_path: Path):
+    """The default agrees with the size study (faces under 16 px are unreliable), and so does
+    the example config a technician copies."""
+    from calibration.report import UNRELIABLE_FACE_PX
+
+    assert load_config(write(tmp_path, BASE)).cameras[0].min_face_px == UNRELIABLE_FACE_PX == 16
+    example = load_config(Path(__file__).resolve().parents[2] / "agent" / "agent.example.toml")
+    assert example.cameras[0].min_face_px == UNRELIABLE_FACE_PX
+
+
+def test_mistyped_key_suggests_the_right_one(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"cameras\.0\.detect_fsp: .*did you mean 'detect_fps'"):
+        load_config(write(tmp_path, BASE + "detect_fsp = 3\n"))
+
+
+def test_bad_environment_override_names_the_variable(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SIAGA_AGENT__SAMPLING__DETECT_FPS", "abc")
+    f = write(tmp_path, BASE)
+    with pytest.raises(ConfigError) as info:
+        load_config(f)
+    message = str(info.value)
+    assert message.startswith("environment SIAGA_AGENT__SAMPLING__DETECT_FPS='abc': "
+                              "sampling.detect_fps: Input should be a valid number")  # fmt: skip
+    assert str(f) not in message
