@@ -243,11 +243,13 @@ def _registry_routes(app: FastAPI, ctx: ApiContext) -> None:
         if ctx.gaps is None:
             raise HTTPException(503, "gap tracking is not available")
         found = ctx.gaps(agent_id)
-        by_agent: dict[str, list[dict[str, int]]] = {}
+        by_agent: dict[str, list[dict[str, Any]]] = {}
         for g in found:
+            # epoch: the box's outbox incarnation ('' for agents without); seqs run per epoch.
             by_agent.setdefault(g.agent_id, []).append(
-                {"first": g.first_missing, "last": g.last_missing, "size": g.size}
-            )
+                {"epoch": g.epoch, "first": g.first_missing, "last": g.last_missing,
+                 "size": g.size}
+            )  # fmt: skip
         return {"agents": [{"agent_id": a, "missing": sum(r["size"] for r in runs), "gaps": runs}
                            for a, runs in sorted(by_agent.items())]}  # fmt: skip
 

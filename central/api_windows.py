@@ -65,27 +65,31 @@ def windows_router(engine: Engine) -> APIRouter:
     return router
 
 
-def _encode_cursor(window_end: datetime, agent_id: str, seq: int) -> str:
-    raw = f"{window_end.astimezone(UTC).isoformat()}|{agent_id}|{seq}"
+def _encode_cursor(window_end: datetime, agent_id: str, epoch: str, seq: int) -> str:
+    raw = f"{window_end.astimezone(UTC).isoformat()}|{agent_id}|{seq}|{epoch}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
+def _decode_cursor(cursor: str) -> tuple[datetime, str, str, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        end, agent, seq = raw.split("|")
+        end, agent, seq, *rest = raw.split("|")
+        if len(rest) > 1:
+            raise ValueError("too many parts")
         t = datetime.fromisoformat(end)
         if t.tzinfo is None:
             raise ValueError("naive time")
-        return t, agent, int(seq)
+        return t, agent, rest[0] if rest else "", int(seq)  # before epochs: 3 parts
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "invalid cursor: pass next_cursor unchanged") from None
 
 
-def _after(cursor: tuple[datetime, str, int]) -> ColumnElement[bool]:
-    # Keyset paging on (window_end, agent_id, seq), spelled out (no row values in old SQLite).
-    c, (t, a, s) = schema.counts.c, cursor
-    same_end = and_(c.window_end == t, or_(c.agent_id > a, and_(c.agent_id == a, c.seq > s)))
+def _after(cursor: tuple[datetime, str, str, int]) -> ColumnElement[bool]:
+    # Keyset paging on (window_end, agent_id, epoch, seq), spelled out (no row values in old
+    # SQLite).
+    c, (t, a, e, s) = schema.counts.c, cursor
+    same_agent = and_(c.agent_id == a, or_(c.epoch > e, and_(c.epoch == e, c.seq > s)))
+    same_end = and_(c.window_end == t, or_(c.agent_id > a, same_agent))
     return or_(c.window_end > t, same_end)
 
 
@@ -100,7 +104,7 @@ def windows_query(
             q = q.where(c[col] == value)
     if cursor:
         q = q.where(_after(_decode_cursor(cursor)))
-    return q.order_by(c.window_end, c.agent_id, c.seq)
+    return q.order_by(c.window_end, c.agent_id, c.epoch, c.seq)
 
 
 def _row_json(row: Any) -> dict[str, Any]:
@@ -120,7 +124,7 @@ def windows_response(
             rows = conn.execute(q.limit(limit + 1)).all()
         more = len(rows) > limit
         last = rows[limit - 1] if more else None
-        nxt = _encode_cursor(last.window_end, last.agent_id, last.seq) if last else None
+        nxt = _encode_cursor(last.window_end, last.agent_id, last.epoch, last.seq) if last else None
         return JSONResponse({
             "from": _iso(start), "to": _iso(end), "count": min(len(rows), limit),
             "next_cursor": nxt, "windows": [_row_json(r) for r in rows[:limit]],
@@ -129,7 +133,8 @@ def windows_response(
         edge = conn.execute(q.offset(limit - 1).limit(2)).all()
     headers = {"Content-Disposition": "attachment; filename=windows.csv"}
     if len(edge) == 2:
-        headers["X-Next-Cursor"] = _encode_cursor(edge[0].window_end, edge[0].agent_id, edge[0].seq)
+        e = edge[0]
+        headers["X-Next-Cursor"] = _encode_cursor(e.window_end, e.agent_id, e.epoch, e.seq)
     return StreamingResponse(_csv_rows(engine, q.limit(limit)), media_type="text/csv",
                              headers=headers)  # fmt: skip
 

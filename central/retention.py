@@ -36,11 +36,12 @@ def purge_counts(
 ) -> int:
     """Delete count windows that ended before `before`, chunk rows per transaction; how many."""
     t = schema.counts
-    old = select(t.c.agent_id, t.c.seq).where(t.c.window_end < before).limit(chunk)
+    key = (t.c.agent_id, t.c.epoch, t.c.seq)
+    old = select(*key).where(t.c.window_end < before).limit(chunk)
     total = 0
     while not should_stop():
         with engine.begin() as conn:
-            n = conn.execute(delete(t).where(tuple_(t.c.agent_id, t.c.seq).in_(old))).rowcount
+            n = conn.execute(delete(t).where(tuple_(*key).in_(old))).rowcount
         total += max(0, n)
         if n < chunk:
             break

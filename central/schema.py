@@ -1,6 +1,7 @@
 """Central's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
-Counts are keyed on (agent_id, seq): a duplicate delivery is a no-op, a missing seq is a gap.
+Counts are keyed on (agent_id, epoch, seq): a duplicate delivery is a no-op, a missing seq is a
+gap, and an outbox wiped on the box starts a new epoch rather than colliding with the old one.
 Migrations (central/migrations) create and evolve these tables; this module is their single
 description for queries.
 """
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -52,8 +54,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 counts = Table(
     "counts",
     metadata,
-    Column("agent_id", String(64), primary_key=True),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
     Column("camera_id", String(64), nullable=False),
     Column("site", String(128), nullable=False),
     Column("kelurahan_code", String(13), nullable=False),
@@ -73,6 +75,10 @@ counts = Table(
     # True when the registry maps this camera to another kelurahan than the message says.
     Column("kelurahan_mismatch", Boolean, nullable=False, default=False),
     Column("received_at", UtcDateTime(), nullable=False),
+    # The agent's outbox epoch (wire.CountsMessage.epoch; '' for agents without): a wiped outbox
+    # starts a new series from seq 1 instead of being taken for duplicates (migration 0007).
+    Column("epoch", String(32), nullable=False, server_default=""),
+    PrimaryKeyConstraint("agent_id", "epoch", "seq", name="counts_pkey"),
     Index("ix_counts_window_end", "window_end"),
     Index("ix_counts_kelurahan_window", "kelurahan_code", "window_end"),
     Index("ix_counts_camera_window", "agent_id", "camera_id", "window_end"),

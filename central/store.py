@@ -2,7 +2,7 @@
 
 SQLite (WAL) is the embedded default, PostgreSQL (psycopg 3) the city's database; every statement
 here runs unchanged on both through the dialect's own INSERT … ON CONFLICT. Counts are keyed on
-(agent_id, seq), so storing a message twice is a no-op and a missing seq is a visible gap.
+(agent_id, epoch, seq), so storing a message twice is a no-op and a missing seq is a visible gap.
 Datetimes go in and come out aware (UTC); see `central.schema.UtcDateTime`. Engines are made in
 central.store_engine, values and row conversion live in central.store_rows (both re-exported).
 """
@@ -243,40 +243,45 @@ class Store:
             return int(conn.execute(q).scalar_one())
 
     def stored_keys(self, agent_id: str | None = None) -> set[tuple[str, int]]:
-        """Every stored (agent_id, seq) (of one agent, when given)."""
+        """Every stored (agent_id, seq) (of one agent, when given), epochs merged."""
+        return {(a, s) for a, _e, s in self.stored_epoch_keys(agent_id)}
+
+    def stored_epoch_keys(self, agent_id: str | None = None) -> set[tuple[str, str, int]]:
+        """Every stored (agent_id, epoch, seq) (of one agent, when given)."""
         c = schema.counts.c
-        q = select(c.agent_id, c.seq)
+        q = select(c.agent_id, c.epoch, c.seq)
         if agent_id is not None:
             q = q.where(c.agent_id == agent_id)
         with self.engine.connect() as conn:
-            return {(a, int(s)) for a, s in conn.execute(q)}
+            return {(a, e, int(s)) for a, e, s in conn.execute(q)}
 
     def gaps(self, agent_id: str | None = None) -> list[Gap]:
-        """Missing seq runs per agent between its lowest and highest stored seq, in order."""
+        """Missing seq runs per agent and epoch between its lowest and highest stored seq."""
         c = schema.counts.c
-        prev = func.lag(c.seq).over(partition_by=c.agent_id, order_by=c.seq).label("prev")
-        inner = select(c.agent_id, c.seq, prev)
+        prev = func.lag(c.seq).over(partition_by=(c.agent_id, c.epoch), order_by=c.seq)
+        inner = select(c.agent_id, c.epoch, c.seq, prev.label("prev"))
         if agent_id is not None:
             inner = inner.where(c.agent_id == agent_id)
         sub = inner.subquery()
         q = (
-            select(sub.c.agent_id, sub.c.prev + 1, sub.c.seq - 1)
+            select(sub.c.agent_id, sub.c.prev + 1, sub.c.seq - 1, sub.c.epoch)
             .where(sub.c.seq - sub.c.prev > 1)
-            .order_by(sub.c.agent_id, sub.c.seq)
+            .order_by(sub.c.agent_id, sub.c.epoch, sub.c.seq)
         )
         with self.engine.connect() as conn:
-            return [Gap(a, int(lo), int(hi)) for a, lo, hi in conn.execute(q)]
+            return [Gap(a, int(lo), int(hi), e) for a, lo, hi, e in conn.execute(q)]
 
     def seq_summary(self, agent_id: str | None = None) -> list[SeqSummary]:
-        """Per agent: first and last seq stored, how many stored, how many missing between."""
+        """Per agent and epoch: first and last seq stored, how many, how many missing between."""
         c = schema.counts.c
-        q = select(c.agent_id, func.min(c.seq), func.max(c.seq), func.count()).group_by(c.agent_id)
+        q = select(c.agent_id, func.min(c.seq), func.max(c.seq), func.count(), c.epoch).group_by(
+            c.agent_id, c.epoch)
         if agent_id is not None:
             q = q.where(c.agent_id == agent_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(c.agent_id)).all()
-        return [SeqSummary(a, int(lo), int(hi), int(n), int(hi) - int(lo) + 1 - int(n))
-                for a, lo, hi, n in rows]  # fmt: skip
+            rows = conn.execute(q.order_by(c.agent_id, c.epoch)).all()
+        return [SeqSummary(a, int(lo), int(hi), int(n), int(hi) - int(lo) + 1 - int(n), e)
+                for a, lo, hi, n, e in rows]  # fmt: skip
 
     def agents(self) -> list[AgentState]:
         """Every known agent with its availability and last status."""

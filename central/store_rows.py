@@ -29,11 +29,12 @@ Row = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """A run of missing seqs of one agent, both ends included."""
+    """A run of missing seqs of one agent's epoch, both ends included."""
 
     agent_id: str
     first_missing: int
     last_missing: int
+    epoch: str = ""
 
     @property
     def size(self) -> int:
@@ -43,13 +44,15 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class SeqSummary:
-    """What is stored of one agent's seqs: missing counts seqs between first and last only."""
+    """What is stored of one agent's seqs in one epoch: missing counts seqs between first and
+    last only."""
 
     agent_id: str
     first_seq: int
     last_seq: int
     stored: int
     missing: int
+    epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ class CountRow(NamedTuple):
     calibration_version: str | None
     kelurahan_mismatch: bool
     received_at: datetime
+    epoch: str = ""
 
 
 def counts_row(
@@ -133,7 +137,7 @@ def counts_row(
         msg.agent_id, msg.seq, msg.camera_id, msg.site, msg.kelurahan_code, msg.window_start,
         msg.window_end, msg.people_seen, msg.masked, msg.unmasked, msg.occupancy_mean,
         msg.occupancy_max, msg.frames_processed, msg.frames_inferred, m.name, m.version,
-        m.sha256, msg.calibration_version, kelurahan_mismatch, received_at,
+        m.sha256, msg.calibration_version, kelurahan_mismatch, received_at, msg.epoch or "",
     )  # fmt: skip
 
 
@@ -197,14 +201,15 @@ def pg_copy_insert(cursor: Any, params: Sequence[Sequence[Any]]) -> int:
         for values in params:
             write(values)
     cursor.execute(f"INSERT INTO counts ({cols}) SELECT {cols} FROM {_PG_STAGE} "
-                   "ON CONFLICT (agent_id, seq) DO NOTHING")  # fmt: skip
+                   "ON CONFLICT (agent_id, epoch, seq) DO NOTHING")  # fmt: skip
     return int(cursor.rowcount)
 
 
 @functools.cache
 def sqlite_insert() -> str:
     """The dialect's INSERT … ON CONFLICT DO NOTHING, positional "?" in column order."""
-    stmt = sqlite.insert(schema.counts).on_conflict_do_nothing(index_elements=["agent_id", "seq"])
+    stmt = sqlite.insert(schema.counts).on_conflict_do_nothing(
+        index_elements=["agent_id", "epoch", "seq"])
     return str(stmt.compile(dialect=sqlite.dialect()))
 
 

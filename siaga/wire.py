@@ -1,7 +1,9 @@
 """The wire contract (version 1) between edge agents and central: topics and payload models.
 
 Both `agent` and `central` import this module and nothing else of each other; it depends on
-pydantic alone. Changing a field here is a protocol change: bump the schema version.
+pydantic alone. Changing a field here is a protocol change: bump the schema version. Adding an
+optional field is not, provided central is upgraded before the agents (central refuses unknown
+fields): that is how `epoch`, `first_unconfirmed` and the status's delivery fields came in.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import (
 
 COUNTS_SCHEMA: Final = "siaga.counts/1"
 STATUS_SCHEMA: Final = "siaga.status/1"
+ACK_SCHEMA: Final = "siaga.ack/1"
 DEFAULT_PREFIX = "siaga/v1"
 ONLINE, OFFLINE = "online", "offline"
 # MQTT v5 user property on availability messages (the "online" publish and the "offline" will):
@@ -34,6 +37,11 @@ AVAILABILITY_SINCE = "since"
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# An outbox incarnation: a random token the agent draws when its outbox is created, so that a
+# wiped or replaced outbox (new SD card, reinstall) that starts again at seq 1 is a new series at
+# central instead of a run of "duplicates" silently dropped.
+EPOCH_PATTERN = r"^[A-Za-z0-9_-]{8,32}$"
+Epoch = Annotated[str, StringConstraints(pattern=EPOCH_PATTERN)]
 KELURAHAN_PATTERN = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 KelurahanCode = Annotated[str, StringConstraints(pattern=KELURAHAN_PATTERN)]
@@ -83,6 +91,12 @@ class CountsMessage(_Wire):
     frames_inferred: Count
     model: ModelInfo
     calibration_version: str | None = Field(default=None, max_length=64)
+    # Delivery (optional: agents before end-to-end confirmation send neither). Central keys a
+    # window on (agent_id, epoch, seq); an agent without an epoch is epoch "".
+    epoch: Epoch | None = None
+    # The lowest seq the agent still held unconfirmed when it built this message: every seq
+    # below it was confirmed by central or dropped by the outbox cap. Central confirms from here.
+    first_unconfirmed: int | None = Field(default=None, ge=0, lt=2**63)
 
     @model_validator(mode="after")
     def _consistent(self) -> CountsMessage:
@@ -92,6 +106,8 @@ class CountsMessage(_Wire):
             raise ValueError("masked + unmasked cannot exceed people_seen")
         if self.frames_inferred > self.frames_processed:
             raise ValueError("frames_inferred cannot exceed frames_processed")
+        if self.first_unconfirmed is not None and self.first_unconfirmed > self.seq:
+            raise ValueError("first_unconfirmed cannot exceed seq")
         return self
 
     def to_payload(self) -> bytes:
@@ -123,6 +139,28 @@ class StatusMessage(_Wire):
     outbox_depth: Count
     dropped: Count
     last_seq: int | None = None
+    # Optional (older agents send none): the outbox's epoch, the highest seq central confirmed,
+    # and why the outbox cannot be written now (windows then wait in memory, `held` of them).
+    epoch: Epoch | None = None
+    confirmed_seq: int | None = Field(default=None, ge=0, lt=2**63)
+    outbox_error: str | None = Field(default=None, max_length=500)
+    held: Count = 0
+
+    def to_payload(self) -> bytes:
+        """Compact JSON bytes as published."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class AckMessage(_Wire):
+    """Central's confirmation to one agent (`siaga/v1/{agent}/ack`, QoS 1, retained): every seq
+    of `epoch` up to and including `seq` is committed to the store. The agent keeps each window
+    until this says so, so a broker that crashes or loses its data loses nothing."""
+
+    schema_: Literal["siaga.ack/1"] = Field(default=ACK_SCHEMA, alias="schema")
+    agent_id: Ident
+    epoch: Epoch
+    seq: int = Field(ge=0, lt=2**63)
+    time: Timestamp
 
     def to_payload(self) -> bytes:
         """Compact JSON bytes as published."""
@@ -142,6 +180,11 @@ def status_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
 def availability_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
     """Retained online/offline topic of an agent (its last will)."""
     return f"{prefix}/{agent_id}/availability"
+
+
+def ack_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Retained topic of central's confirmations to one agent (the one topic an agent reads)."""
+    return f"{prefix}/{agent_id}/ack"
 
 
 # Topic levels under the prefix that are not agents: no agent or service may take these names

@@ -168,7 +168,8 @@ def test_agents_show_the_live_revoked_list(ctx: ApiContext) -> None:
 def test_gaps(client):
     body = client.get("/gaps").json()
     assert body == {"agents": [{"agent_id": "box1", "missing": 4, "gaps": [
-        {"first": 3, "last": 4, "size": 2}, {"first": 7, "last": 8, "size": 2}]}]}  # fmt: skip
+        {"epoch": "", "first": 3, "last": 4, "size": 2},
+        {"epoch": "", "first": 7, "last": 8, "size": 2}]}]}  # fmt: skip
     assert client.get("/gaps", params={"agent_id": "box2"}).json() == {"agents": []}
 
 
