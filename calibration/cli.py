@@ -66,7 +66,11 @@ def register(sub: Any) -> None:
     srv.add_argument("--snapshot", type=Path, required=True, metavar="DIR_OR_IMAGE")
     srv.add_argument("--camera", help="camera id the file is for (else typed on the page)")
     srv.add_argument("--out", type=Path, default=None, metavar="FILE", help="default: CAMERA.json")
-    srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback only)")
+    srv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1 (loopback only); the page answers to this name and loopback only",
+    )
     srv.add_argument("--port", type=int, default=8765)
     srv.add_argument("--model", default="siaga_facemask_v1")
     srv.set_defaults(func=run_serve_cmd)

@@ -1,4 +1,7 @@
 // Siaga calibration page: everything stays on this box (same-origin requests only).
+// Every URL here is relative: the page lives under /s/<this run's secret>/, so each request
+// carries the secret without this script ever knowing it. POST bodies are JSON with
+// Content-Type application/json: the server refuses anything else (a foreign page's form).
 "use strict";
 
 const CYCLE = [null, "mask", "no_mask", "not_a_face"]; // one click moves one step
@@ -42,7 +45,7 @@ function loadImage(i) {
   img.onload = () => { st.img = img; draw(); canvas.dataset.ready = String(i); };
   st.img = null;
   delete canvas.dataset.ready;
-  img.src = `/api/image/${i}`;
+  img.src = `api/image/${i}`;
 }
 
 function minPx() { const v = parseInt($("min-px").value, 10); return Number.isFinite(v) ? v : null; }
@@ -208,7 +211,7 @@ function storeLabels() {
   const body = JSON.stringify({ camera_id: camera, labels: labelList() });
   storing = storing.then(async () => {
     try {
-      const r = await fetch("/api/labels", {
+      const r = await fetch("api/labels", {
         method: "POST", headers: { "Content-Type": "application/json" }, body,
       });
       const out = await r.json();
@@ -236,7 +239,7 @@ $("save").addEventListener("click", async () => {
   };
   showResult("saving", "saving…");
   try {
-    const r = await fetch("/api/save", {
+    const r = await fetch("api/save", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     const out = await r.json();
@@ -248,8 +251,8 @@ $("save").addEventListener("click", async () => {
 });
 
 async function main() {
-  st.info = await getJSON("/api/snapshot");
-  const faces = await getJSON("/api/faces");
+  st.info = await getJSON("api/snapshot");
+  const faces = await getJSON("api/faces");
   st.faces = faces.images.map((im) => im.faces);
   st.carried = faces.carried_labels || 0;
   faces.images.forEach((im) => im.faces.forEach((f, j) => {

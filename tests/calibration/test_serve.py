@@ -1,11 +1,16 @@
-"""`siaga calibrate serve`: the JSON endpoints, the saved file and refused posts."""
+"""`siaga calibrate serve`: the JSON endpoints, the saved file and refused posts.
+
+The request guard (Host, secret, Origin, content type, size) is tested in test_serve_guard.py.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +23,7 @@ from calibration.fit import MIN_LABELS_PER_CLASS
 from calibration.label_store import labels_path
 from calibration.labels_io import read_labels
 from calibration.serve import ServeState, snapshot_images
-from calibration.serve_http import make_server
+from calibration.serve_http import make_server, run_serve
 from models.detector import load_detector
 from siaga.cli import main
 
@@ -45,7 +50,7 @@ def server(state: ServeState, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", out
+        yield srv.url.rstrip("/"), out
     finally:
         srv.shutdown()
         srv.server_close()
@@ -61,8 +66,11 @@ def get(url: str) -> tuple[int, bytes, str]:
 
 
 def post(url: str, body: Any, *, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    """POST JSON as the page does: its own Origin, Content-Type application/json."""
     data = raw if raw is not None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json", "Origin": f"{parts.scheme}://{parts.netloc}"}
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -188,13 +196,26 @@ def test_cli_missing_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "no such file or folder" in capsys.readouterr().err
 
 
+def test_run_serve_prints_the_url_with_its_key(
+    image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def stop(self: object, poll_interval: float = 0.5) -> None:
+        raise KeyboardInterrupt  # Ctrl-C at once
+
+    monkeypatch.setattr("calibration.serve_http.CalibrationServer.serve_forever", stop)
+    assert run_serve(image, camera="cam1", out=tmp_path / "c.json", host="127.0.0.1", port=0,
+                     model="siaga_facemask_v1") == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert re.search(r"calibration page: http://127\.0\.0\.1:\d+/s/[\w-]{32}/ ", printed), printed
+
+
 @contextlib.contextmanager
 def serving(state: ServeState) -> Iterator[str]:
     srv = make_server(state, "127.0.0.1", 0)
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
+        yield srv.url.rstrip("/")
     finally:
         srv.shutdown()
         srv.server_close()
