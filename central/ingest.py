@@ -35,12 +35,13 @@ from collections.abc import Callable
 from typing import Any
 
 from central.config import CentralConfig
+from central.confirm import Confirmer
 from central.fleet.revoked import RevokedAgents
 from central.ingest_batch import Batch, Chunk, Inbox, RateLimitedLog, classify
 from central.ingest_salvage import is_transient, write_piecewise
 from central.mqtt_ingest import IngestClient, Subscription
 from central.mqtt_wire import RETAIN_SEND_IF_NEW, Publish
-from central.store import EXCERPT_BYTES, Store
+from central.store import EXCERPT_BYTES, Reject, Store
 from siaga.mqtt import check_tls_files
 from siaga.wire import counts_subscription
 
@@ -64,9 +65,11 @@ class Collector:
         *,
         camera_kelurahan: Callable[[str, str], str | None] | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        confirmer: Confirmer | None = None,
     ) -> None:
         check_tls_files(cfg.mqtt)
         self.cfg, self.store, self.camera_kelurahan = cfg, store, camera_kelurahan
+        self.confirmer = confirmer  # tells agents what is committed (central.confirm)
         self.session_expiry_s = session_expiry_s
         m = cfg.mqtt
         self.instance = cfg.central.instance
@@ -264,10 +267,20 @@ class Collector:
             self._client.reconnect()
 
     def _handle(self, batch: Batch) -> None:
-        new = self._write(batch)
+        conflicts: list[Reject] = []
+        new = self._write(batch, conflicts)
         if new is None:
             return  # halted while the database was unavailable: not acknowledged
         acked = self._ack(batch)
+        for r in conflicts:
+            self._reject_log(r.reason, r.topic, r.detail)
+        batch.rejects.extend(conflicts)  # counted by reason below (already stored)
+        if self.confirmer is not None and batch.counts:
+            try:
+                self.confirmer.after_commit(batch.counts, batch.floors)
+            except Exception:  # the agents re-send and are confirmed after a later batch
+                log.exception("collector %s: confirming a batch to its agents failed",
+                              self.instance)  # fmt: skip
         now = time.time()
         lags = [(now - r.window_end.timestamp()) * 1000 for r in batch.counts]
         with self._lock:
@@ -285,7 +298,7 @@ class Collector:
             self._last_batch_ms = (time.perf_counter() - batch.started) * 1000
             self._lag_ms.extend(lags)
 
-    def _write(self, batch: Batch) -> int | None:
+    def _write(self, batch: Batch, conflicts: list[Reject]) -> int | None:
         """Commit the batch, retrying while the database is unavailable; None if halted.
 
         A batch refused REFUSED_TRIES times for a reason other than the database being away is
@@ -301,7 +314,8 @@ class Collector:
                 return self.store.write_batch(counts=batch.counts, rejects=batch.rejects,
                                               availability=batch.availability,
                                               statuses=batch.statuses,
-                                              counts_params=batch.counts_params)  # fmt: skip
+                                              counts_params=batch.counts_params,
+                                              conflicts=conflicts, prefix=self.prefix)  # fmt: skip
             except Exception as exc:
                 refused += 0 if is_transient(exc) else 1
                 with self._lock:

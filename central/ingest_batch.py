@@ -123,6 +123,8 @@ class Batch:
     ignored: int = 0
     acks: dict[int, list[int]] = field(default_factory=dict)  # connection → packet ids
     counts_params: Sequence[Sequence[Any]] | None = None  # counts as the driver takes them
+    # (agent, epoch) → the highest first_unconfirmed its messages carried (central.confirm)
+    floors: dict[tuple[str, str], int] = field(default_factory=dict)
     size: int = 0  # deliveries in the batch
     started: float = 0.0  # time.perf_counter() when it was taken from the inbox
 
@@ -168,6 +170,10 @@ def classify(
                 log.exception("checking a message on %r failed", topic)
                 out = Outcome("internal_error", f"{type(exc).__name__}: {exc}")
             if out.counts is not None:
+                msg = out.counts
+                if msg.epoch and msg.first_unconfirmed is not None:
+                    key = (msg.agent_id, msg.epoch)
+                    batch.floors[key] = max(batch.floors.get(key, 0), msg.first_unconfirmed)
                 flagged = _kelurahan_differs(out, camera_kelurahan)
                 batch.flagged += flagged
                 batch.counts.append(counts_row(out.counts, received_at=at,

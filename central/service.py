@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.api import ApiContext, create_app
 from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
 from central.config import CentralConfig, MqttSection
+from central.confirm import Confirmer
 from central.ingest import Collector
 from central.lease import JOBS, Lease, holder_id
 from central.report.run import ReportScheduler
@@ -172,13 +173,20 @@ class CentralService:
         self.lease: Lease | None = None
         if c.run_jobs:
             self.lease = Lease(self.engine, JOBS, holder_id(c.instance), ttl_s=c.jobs_lease_s)
-        self.collector = Collector(cfg, self.store, camera_kelurahan=self.cameras.camera_kelurahan)
+        self.publisher = SummaryPublisher(cfg.mqtt, client_id=f"{cfg.central.instance}-summaries")
+        # Confirmations to the agents go out on the publisher's connection (paho queues them
+        # while it is down; an agent that misses one sends again and is told again).
+        client = self.publisher.client
+        self.confirmer = Confirmer(
+            self.engine, lambda topic, payload: client.publish(topic, payload, qos=1, retain=True),
+            prefix=cfg.mqtt.topic_prefix)  # fmt: skip
+        self.collector = Collector(cfg, self.store, camera_kelurahan=self.cameras.camera_kelurahan,
+                                   confirmer=self.confirmer)  # fmt: skip
         # A bad rules file stops start-up like a bad config (the summaries use its PPKM bounds).
         rules = load_rules(cfg.rules.rules_file) if cfg.rules.enabled else None
         self.summarizer = Summarizer(self.engine, cfg.summaries, self.areas, self.cameras,
                                      rules=rules)  # fmt: skip
         self.board = SummaryBoard()
-        self.publisher = SummaryPublisher(cfg.mqtt, client_id=f"{cfg.central.instance}-summaries")
         self.api_ctx = ApiContext(
             engine=self.engine, board=self.board, cameras=self.cameras,
             summary_interval_s=cfg.summaries.interval_s, gaps=self.store.gaps,

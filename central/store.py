@@ -23,6 +23,7 @@ from central import schema
 from central.migrations import current_revision as current_revision
 from central.migrations import head_revision as head_revision
 from central.migrations import migrate as migrate
+from central.store_conflicts import find_conflicts
 from central.store_engine import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
 from central.store_engine import make_engine as make_engine
 from central.store_engine import normalise_url as normalise_url
@@ -40,7 +41,7 @@ from central.store_rows import as_count_row, pg_copy_insert, pg_params, sqlite_i
 from central.store_rows import clean as _clean
 from central.store_rows import counts_row as counts_row
 from central.store_rows import excerpt as excerpt
-from siaga.wire import OFFLINE
+from siaga.wire import DEFAULT_PREFIX, OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +94,31 @@ class Store:
         availability: Sequence[Availability] = (),
         statuses: Sequence[Status] = (),
         counts_params: Sequence[Sequence[Any]] | None = None,
+        conflicts: list[Reject] | None = None,
+        prefix: str = DEFAULT_PREFIX,
     ) -> int:
         """Everything of one collector batch in one transaction; returns the new count rows.
 
         counts_params: prepare_counts(counts), when the caller made it already (the collector
         does, on its validation thread, to keep the writer thread for the database).
+        conflicts: gets the `seq_conflict` rejects found (central.store_conflicts); they are
+        recorded with the batch's rejects either way.
         """
-        new, agents = 0, set[str]()
+        new, agents, found = 0, set[str](), list[Reject]()
         with self.engine.begin() as conn:
             if counts:
                 params = self.prepare_counts(counts) if counts_params is None else counts_params
                 new, agents = self._counts(conn, counts, params)
+                if new < len(counts):  # duplicates, or the same key with other content
+                    found = find_conflicts(conn, counts, prefix=prefix)
             for a in availability:
                 self._availability(conn, a)
             for s in statuses:
                 self._status(conn, s)
-            if rejects:
-                self._rejects(conn, rejects)
+            if rejects or found:
+                self._rejects(conn, [*rejects, *found])
+        if conflicts is not None:
+            conflicts.extend(found)
         self._known_agents |= agents  # only once committed
         return new
 

@@ -74,9 +74,11 @@ def test_acl_confines_agents_and_services() -> None:
                       revoked=["box-9"])  # fmt: skip
     lines = text.splitlines()
     assert "pattern write siaga/v1/%u/#" in lines
-    block = lines[lines.index("user central") + 1 : lines.index("user central") + 5]
+    assert "pattern read siaga/v1/%u/ack" in lines  # central's confirmations, and nothing else
+    block = lines[lines.index("user central") + 1 : lines.index("user central") + 6]
     assert block == ["topic read siaga/v1/#", "topic write siaga/v1/summary/#",
-                     "topic write siaga/v1/alerts", "topic deny siaga/v1/central/#"]  # fmt: skip
+                     "topic write siaga/v1/alerts", "topic write siaga/v1/+/ack",
+                     "topic deny siaga/v1/central/#"]  # fmt: skip
     dash = lines[lines.index("user dash") + 1 : lines.index("user dash") + 4]
     assert dash == ["topic read siaga/v1/summary/#", "topic read siaga/v1/alerts",
                     "topic deny siaga/v1/dash/#"]  # fmt: skip
