@@ -8,6 +8,7 @@ objects); every row keeps the line it started on so that errors read `FILE:LINE:
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Table
 
+from central.civic import csv_locale
 from siaga.wire import ID_PATTERN, KELURAHAN_PATTERN
 
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
@@ -88,48 +90,89 @@ class FileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RawRow:
-    """One object or CSV record of an input file, with the line it starts on."""
+    """One object or CSV record of an input file, with the line it starts on.
+
+    `problems` are (column, reason) for cells that could not be read (a CSV number or date in
+    a format not accepted); such a cell keeps its text in `data`.
+    """
 
     line: int
     data: Any
+    problems: tuple[tuple[str, str], ...] = ()
 
 
-def read_rows(path: Path) -> list[RawRow]:
-    """The rows of a CSV (header row) or JSON (list of objects) file, by its suffix."""
+def read_rows(path: Path, model: type[BaseModel] | None = None) -> list[RawRow]:
+    """The rows of a CSV (header row) or JSON (list of objects) file, by its suffix.
+
+    CSV files are read as spreadsheets save them (see `central.civic.csv_locale`): UTF-8 with
+    or without a BOM, else Windows-1252; `,` `;` or TAB by the header row; any line ends. Given
+    the row `model`, date cells may be day first (DD/MM/YYYY) and, in a `;` file, numbers are
+    Indonesian (1.234,5); each cell is handed on as ISO date / dot-decimal text.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
         raise FileError(f"{path}: unknown file type {suffix or '(none)'!r}: use .csv or .json")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel's CSV starts with a BOM
+        data = path.read_bytes()
     except FileNotFoundError:
         raise FileError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise FileError(f"{path}: cannot read: {exc}") from None
-    return _csv_rows(path, text) if suffix == ".csv" else _json_rows(path, text)
+    if suffix == ".json":
+        try:
+            return _json_rows(path, data.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise FileError(f"{path}: cannot read: {exc}") from None
+    try:
+        text, _ = csv_locale.decode(data)
+    except csv_locale.LocaleError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise FileError(f"{where}: cannot read: {exc.reason}") from None
+    return _csv_rows(path, text, model)
 
 
-def _csv_rows(path: Path, text: str) -> list[RawRow]:
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    header = reader.fieldnames
-    if not header:
+def _csv_rows(path: Path, text: str, model: type[BaseModel] | None = None) -> list[RawRow]:
+    delimiter, body = csv_locale.split_sep_hint(text)
+    skipped = 1 if delimiter is not None else 0  # the sep= line
+    try:
+        delimiter = delimiter or csv_locale.header_delimiter(body)
+    except csv_locale.LocaleError as exc:
+        raise FileError(f"{path}:{skipped + (exc.line or 1)}: {exc.reason}") from None
+    kinds = csv_locale.column_kinds(model) if model is not None else {}
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
+    try:
+        first: list[str] | None = []
+        while first == []:  # blank lines before the header
+            first = next(reader, None)
+        header = [h.strip() for h in first or []]
+    except csv.Error as exc:
+        raise FileError(f"{path}:{skipped + reader.line_num}: {exc}") from None
+    if not any(header):
         raise FileError(f"{path}: empty file (expected a header row)")
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    named = [h for h in header if h]  # a spreadsheet may add unnamed, empty columns
+    dupes = sorted({h for h in named if named.count(h) > 1})
     if dupes:
-        raise FileError(f"{path}:1: duplicate column(s) {', '.join(dupes)}")
+        raise FileError(f"{path}:{skipped + 1}: duplicate column(s) {', '.join(dupes)}")
+    columns = [h or f"(column {i + 1})" for i, h in enumerate(header)]
     rows: list[RawRow] = []
-    start = 2
+    start = skipped + reader.line_num + 1
     try:
         for rec in reader:
             data: dict[str, Any] = {}
-            for k, v in rec.items():
-                if k is None:  # more cells than header columns
-                    data["(extra cells)"] = v
-                elif v is not None and v.strip() != "":  # empty cell: not given
-                    data[k.strip()] = v
-            rows.append(RawRow(start, data))
-            start = reader.line_num + 1
+            for col, v in zip(columns, rec, strict=False):
+                if v.strip() != "":  # empty cell: not given
+                    data[col] = v
+            extra = [v for v in rec[len(columns) :] if v.strip() != ""]
+            if extra:  # more cells than header columns
+                data["(extra cells)"] = extra
+            if data:  # a record of empty cells only (a spreadsheet's blank row) is no row
+                data, problems = csv_locale.convert_cells(
+                    data, kinds, decimal_comma=delimiter == ";"
+                )
+                rows.append(RawRow(start, data, tuple(problems)))
+            start = skipped + reader.line_num + 1
     except csv.Error as exc:
-        raise FileError(f"{path}:{reader.line_num}: {exc}") from None
+        raise FileError(f"{path}:{skipped + reader.line_num}: {exc}") from None
     return rows
 
 

@@ -54,10 +54,15 @@ def _row_errors(
 ) -> tuple[CivicRow | None, list[tuple[str, str]]]:
     if not isinstance(raw.data, dict):
         return None, [("(row)", f"expected an object, got {type(raw.data).__name__}")]
+    # Cells the file format refused (raw.problems) are reported once, as the format's problem.
+    bad = {col for col, _ in raw.problems}
     try:
         row = module.model.model_validate(raw.data)
     except ValidationError as exc:
-        return None, [(_field(e["loc"]), e["msg"]) for e in exc.errors()]
+        found = [(_field(e["loc"]), e["msg"]) for e in exc.errors()]
+        return None, [*raw.problems, *((f, m) for f, m in found if f not in bad)]
+    if raw.problems:
+        return None, list(raw.problems)
     return row, row.problems(areas)
 
 
@@ -101,7 +106,7 @@ def validate_rows(
 
 def load_file(module: CivicModule, path: Path, areas: AreaCodes) -> list[CivicRow]:
     """A file's rows, all valid (FileError or ImportRowsError otherwise)."""
-    return validate_rows(module, read_rows(path), areas, where=str(path))
+    return validate_rows(module, read_rows(path, module.model), areas, where=str(path))
 
 
 def _json(values: Mapping[str, Any]) -> str:
