@@ -157,3 +157,18 @@ def test_examples_are_valid(name: str) -> None:
 def test_rate_per_100k() -> None:
     assert rate_per_100k(17, 1_702_379) == pytest.approx(0.99861, rel=1e-4)
     assert rate_per_100k(3, 0) is None
+
+
+def test_a_huge_header_is_read_once_and_its_problems_named(tmp_path: Path) -> None:
+    # 100,000 columns (one duplicated at the end): the duplicate check counts each name once,
+    # where a per-column count made this quadratic (it never finished).
+    names = [f"c{i}" for i in range(100_000)]
+    path = tmp_path / "cases.csv"
+    path.write_text(",".join([*names, "c7"]) + "\n" + ",".join(["1"] * 100_001) + "\n")
+    with pytest.raises(FileError) as err:
+        read_rows(path)
+    assert str(err.value) == f"{path}:1: duplicate column(s) c7"
+    path.write_text(",".join(names) + "\n" + ",".join(["1"] * 100_000) + "\n")
+    with pytest.raises(ImportRowsError) as rows_err:
+        load_file(MODULES["cases"], path, AREAS)
+    assert any("kelurahan_code: Field required" in e for e in rows_err.value.errors)
