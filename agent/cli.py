@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, load_config, redacted
+from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, CameraSection, load_config, redacted
 from models.registry import ModelError
 from siaga.camera_url import has_password
 from siaga.mqtt import check_tls_files
@@ -52,13 +52,15 @@ def _load(path: Path) -> AgentConfig | None:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    """Validate config, model, calibration files and sources without running anything."""
+    """Validate config, model, calibration files, video files (one frame decoded) and the
+    outbox (opened read-write as the agent will) without running anything."""
     from agent.service import build_detector, camera_setup
     from agent.source import is_file_source, is_synthetic
 
     cfg = _load(args.config)
     if cfg is None:
         return 2
+    connect = bool(getattr(args, "connect", False))
     problems: list[str] = []
     try:
         detector = build_detector(cfg)
@@ -71,6 +73,8 @@ def check_config(args: argparse.Namespace) -> int:
             src = cam.source
             if is_file_source(src) and not is_synthetic(src) and not Path(src).is_file():
                 problems.append(f"cameras.{cam.id}.source: file {src} not found")
+            elif is_file_source(src) and not is_synthetic(src) and cam.enabled and not connect:
+                problems += _check_video_file(cam)  # --connect reads every camera below
             try:
                 cam.open_source()  # its password file is there, private and not empty
             except ConfigError as exc:
@@ -86,9 +90,92 @@ def check_config(args: argparse.Namespace) -> int:
         check_tls_files(cfg.mqtt)  # CA, client certificate (and its expiry), key
     except ValueError as exc:
         problems.append(str(exc))
-    connections = _connect(cfg) if getattr(args, "connect", False) else []
+    problems += _check_outbox(cfg.outbox.path)
+    connections = _connect(cfg) if connect else []
     effective = json.dumps(redacted(cfg), indent=2, default=str)
     return print_check("siaga agent", effective, problems, connections=connections)
+
+
+def _check_video_file(cam: CameraSection) -> list[str]:
+    """A file the agent would play: opened with OpenCV as the agent does, one frame decoded."""
+    from agent.probe import probe_camera, quiet_opencv
+
+    quiet_opencv()
+    result = probe_camera(cam)
+    return [] if result.ok else [f"cameras.{cam.id}.source: {result.message}"]
+
+
+def _check_outbox(path: Path) -> list[str]:
+    """Can the agent open its outbox read-write? Changes nothing and leaves nothing behind.
+
+    An existing outbox is opened read-write with plain SQLite (integrity, schema, the write
+    lock taken and given back), not with Outbox, which would convert or upgrade it. A missing
+    one is created as Outbox creates it, under a temporary name in its folder, then deleted; a
+    missing folder (systemd's StateDirectory= makes it at start) needs a writable parent.
+    Run as another user than the agent's, the permissions checked are that user's.
+    """
+    key = f"outbox.path: {path}"
+    if path.exists():
+        return [f"{key}: not a file"] if not path.is_file() else _open_existing_outbox(path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return [f"{key}: {folder} is not a folder"]
+    if folder != path.parent:
+        if os.access(folder, os.W_OK | os.X_OK):
+            return []  # the agent creates the folders; nothing more to try without making them
+        return [f"{key}: cannot create its folder: {folder} is not writable"]
+    return _try_new_outbox(path)
+
+
+def _open_existing_outbox(path: Path) -> list[str]:
+    import sqlite3
+    from urllib.parse import quote
+
+    from agent.outbox import SCHEMA_VERSION
+
+    key = f"outbox.path: {path}"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=2.0,
+                               isolation_level=None)  # fmt: skip
+    except sqlite3.Error as exc:
+        return [f"{key}: cannot open it read-write: {exc}"]
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        conn.execute("BEGIN IMMEDIATE")  # the write lock every enqueue takes; nothing written
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return [f"{key}: cannot use it read-write: {exc} (move it aside, do not delete it: it "
+                "may hold undelivered counts)"]  # fmt: skip
+    finally:
+        conn.close()
+    if check != "ok":
+        return [f"{key}: integrity check failed: {check}"]
+    if version > SCHEMA_VERSION:
+        return [f"{key}: written by a newer agent (outbox schema {version}, this one knows "
+                f"{SCHEMA_VERSION})"]  # fmt: skip
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        # SQLite creates the -wal and -shm files beside it when the agent opens it.
+        return [f"{key}: its folder {path.parent} is not writable"]
+    return []
+
+
+def _try_new_outbox(path: Path) -> list[str]:
+    from agent.outbox import Outbox, OutboxError
+
+    probe = path.with_name(f".{path.name}.check-{os.getpid()}")
+    try:
+        Outbox(probe, max_messages=10).close()
+    except OutboxError as exc:
+        return [f"outbox.path: {path}: cannot create it in {path.parent}: {exc.__cause__ or exc}"]
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            made = Path(f"{probe}{suffix}")
+            if made.exists():  # (a read-only folder says EROFS, not ENOENT, to any unlink)
+                made.unlink()
+    return []
 
 
 def _connect(cfg: AgentConfig) -> list[tuple[bool, str]]:

@@ -25,7 +25,11 @@ HELP = {
     "siaga_agent_corrupt_frames_total": "unreadable or empty frames skipped",
     "siaga_agent_people_total": "people counted (finished tracks)",
     "siaga_agent_outbox_depth": "messages waiting for the broker's acknowledgement",
-    "siaga_agent_dropped_total": "messages dropped by the outbox size cap",
+    "siaga_agent_dropped_total": "windows dropped: by the outbox size cap, or from memory while "
+    "the outbox could not be written",
+    "siaga_agent_outbox_held": "windows waiting in memory because the outbox cannot be written",
+    "siaga_agent_outbox_errors_total": "failed outbox writes (disk full, read-only, locked)",
+    "siaga_agent_window_errors_total": "windows that could not be closed or handed on (a bug)",
     "siaga_agent_broker_connected": "1 while connected to the broker",
 }
 
@@ -84,15 +88,18 @@ class HealthReporter:
         svc = self.service
         now = time.monotonic()
         self.last_status_mono = now
+        held = svc.holding.stats()  # windows the outbox could not take yet (agent/holding.py)
         msg = StatusMessage(
             agent_id=svc.cfg.agent.id, time=datetime.now(UTC).astimezone(),
             version=__version__, uptime_s=round(now - svc.started_mono, 1), model=svc.model,
             cameras=self.camera_health(now), outbox_depth=svc.outbox.depth(),
-            dropped=svc.outbox.dropped(), last_seq=svc.outbox.last_seq(),
+            dropped=svc.outbox.dropped() + held.dropped, last_seq=svc.outbox.last_seq(),
+            outbox_error=None if held.error is None else held.error[:500], held=held.held,
         )  # fmt: skip
         svc.publisher.publish_status(msg)
         fps = ", ".join(f"{k} {v.fps:.1f} fps" for k, v in msg.cameras.items())
-        svc.notifier.status(f"{fps}; outbox {msg.outbox_depth}")
+        failing = f"; outbox FAILING, {held.held} held in memory" if held.error else ""
+        svc.notifier.status(f"{fps}; outbox {msg.outbox_depth}{failing}")
 
     def samples(self) -> list[Sample]:
         """Current metric values."""
@@ -109,10 +116,14 @@ class HealthReporter:
                 ("siaga_agent_stalls_total", lab, s.stalls),
                 ("siaga_agent_corrupt_frames_total", lab, s.corrupt_frames),
                 ("siaga_agent_people_total", lab, w.health.people),
+                ("siaga_agent_window_errors_total", lab, w.health.window_errors),
             ]
+        held = svc.holding.stats()
         out += [
             ("siaga_agent_outbox_depth", {}, svc.outbox.depth()),
-            ("siaga_agent_dropped_total", {}, svc.outbox.dropped()),
+            ("siaga_agent_dropped_total", {}, svc.outbox.dropped() + held.dropped),
+            ("siaga_agent_outbox_held", {}, held.held),
+            ("siaga_agent_outbox_errors_total", {}, held.errors),
             ("siaga_agent_broker_connected", {}, float(svc.publisher.connected)),
         ]
         return sorted(out, key=lambda s: s[0])

@@ -13,6 +13,7 @@ from agent.config import AgentConfig, CameraSection
 from agent.counter import Window
 from agent.filters import FaceFilter
 from agent.health import HealthReporter
+from agent.holding import Held, Holding
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.worker import CameraWorker
@@ -85,6 +86,8 @@ class AgentService:
         self.model = model_info(self.detector)
         conf = cfg.model.conf_threshold or self.detector.spec.conf_threshold
         self.outbox = Outbox(cfg.outbox.path, max_messages=cfg.outbox.max_messages)
+        # Windows wait here while the outbox cannot be written (agent/holding.py).
+        self.holding = Holding(on_written=self._queued)
         self.publisher = Publisher(cfg.mqtt, agent_id=cfg.agent.id, outbox=self.outbox)
         self.notifier = notifier or Notifier()
         self.calibration: dict[str, str | None] = {}
@@ -108,7 +111,8 @@ class AgentService:
         self._stop = threading.Event()
 
     def emit(self, camera: CameraSection, window: Window) -> None:
-        """Queue one closed window durably; the publisher delivers it when it can."""
+        """Queue one closed window durably; the publisher delivers it when it can. While the
+        outbox cannot be written the window waits in memory, and gets its seq when it is."""
 
         def build(seq: int) -> bytes:
             return CountsMessage(
@@ -122,16 +126,13 @@ class AgentService:
             ).to_payload()  # fmt: skip
 
         topic = counts_topic(self.cfg.agent.id, camera.id, self.cfg.mqtt.topic_prefix)
-        seq = self.outbox.enqueue(topic, build)
-        log.info(
-            "camera %s: window %s–%s people %d (masked %d) queued as seq %d",
-            camera.id,
-            window.start.isoformat(),
-            window.end.isoformat(),
-            window.people_seen,
-            window.masked,
-            seq,
-        )
+        what = (f"camera {camera.id}: window {window.start.isoformat()}–{window.end.isoformat()} "
+                f"people {window.people_seen} (masked {window.masked})")  # fmt: skip
+        self.holding.put(Held(lambda: self.outbox.enqueue(topic, build), what))
+
+    def _queued(self, item: Held, seq: int, late: bool) -> None:
+        """A window reached the outbox: log it (quietly when a recovery writes many), send it."""
+        log.log(logging.DEBUG if late else logging.INFO, "%s queued as seq %d", item.what, seq)
         self.publisher.notify()
 
     def stop(self) -> None:
@@ -168,6 +169,7 @@ class AgentService:
             w.stop()
         for w in self.workers:
             w.join(timeout_s=max(0.1, min(1.5, deadline - time.monotonic() - 2.0)))
+        self.holding.close(timeout_s=max(0.1, min(0.5, deadline - time.monotonic() - 2.0)))
         self.health.publish()
         self.publisher.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.outbox.close()

@@ -31,6 +31,7 @@ class WorkerHealth:
     inference_ms: float = 0.0  # exponential moving average
     windows: int = 0
     people: int = 0
+    window_errors: int = 0  # windows that could not be closed or handed on (each logged)
     last_loop_mono: float = 0.0
     last_frame_mono: float = 0.0
 
@@ -73,6 +74,7 @@ class CameraWorker:
             cfg.counting.window_s, grace_s=cfg.tracker.max_age_s + self.period_s
         )
         self.health = WorkerHealth()
+        self._last_error = ""  # the last distinct error logged, so a repeated one is said once
         self.thread = threading.Thread(target=self.run, name=f"worker-{camera.id}", daemon=True)
         self._stop = threading.Event()
 
@@ -151,15 +153,40 @@ class CameraWorker:
 
     def close_windows(self, now_wall: float) -> None:
         """Emit every window that has ended."""
-        for window in self.counter.close_due(local_time(now_wall)):
-            self.health.windows += 1
-            self.emit(self.camera, window)
+        try:
+            windows = self.counter.close_due(local_time(now_wall))
+        except Exception as exc:
+            self._failed("closing windows", exc)
+            return
+        for window in windows:
+            self._emit(window)
 
     def finish(self, now_wall: float) -> None:
         """At shutdown or end of file: end every track and emit the last, partial window."""
         now_mono = time.monotonic()
         for track in self.tracker.flush(now_mono):
             self.count_person(track.masked, track.last_seen, now_wall, now_mono)
-        for window in self.counter.close_all(local_time(now_wall)):
-            self.health.windows += 1
+        try:
+            windows = self.counter.close_all(local_time(now_wall))
+        except Exception as exc:
+            self._failed("closing the last windows", exc)
+            return
+        for window in windows:
+            self._emit(window)
+
+    def _emit(self, window: Window) -> None:
+        """Hand one window on; whatever goes wrong costs that window, never the camera loop."""
+        self.health.windows += 1
+        try:
+            # The service keeps windows in memory while the outbox fails (agent/holding.py),
+            # so an exception here is a bug; it must not end the thread as OutboxError did.
             self.emit(self.camera, window)
+        except Exception as exc:
+            self._failed(f"emitting window {window.start.isoformat()}", exc)
+
+    def _failed(self, doing: str, exc: Exception) -> None:
+        self.health.window_errors += 1
+        key = f"{type(exc).__name__}: {exc}"
+        if key != self._last_error:  # with its traceback once, not at every loop turn
+            self._last_error = key
+            log.exception("camera %s: %s failed; the loop goes on", self.camera.id, doing)
