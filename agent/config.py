@@ -8,7 +8,7 @@ systemd's $CREDENTIALS_DIRECTORY, and never printed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -144,6 +144,14 @@ class MqttSection(BrokerSection):
     """Broker connection of the agent."""
 
     max_inflight: int = Field(default=20, ge=1, le=1000)
+    # "central": a window leaves the outbox when central confirms it stored it (retained
+    # siaga/v1/<agent>/ack), so a broker crash or a lost broker database loses nothing; needs a
+    # central that confirms and the ACL line `pattern read siaga/v1/%u/ack` (`siaga fleet`
+    # writes it). "broker": on the broker's PUBACK (centrals before confirmation).
+    confirm: Literal["central", "broker"] = "central"
+    # Windows the broker took but central has not confirmed after this long are sent again (the
+    # wait doubles on each try without progress, up to 6 h; central drops the duplicates).
+    confirm_timeout_s: float = Field(default=300.0, ge=5, le=21600)
 
 
 class OutboxSection(_Section):
@@ -151,6 +159,9 @@ class OutboxSection(_Section):
 
     path: Path = Path("/var/lib/siaga-agent/outbox.sqlite3")
     max_messages: int = Field(default=500_000, ge=10, le=50_000_000)
+    # Windows kept in memory while the outbox cannot be written (disk full, read-only, locked);
+    # beyond this the oldest is dropped and counted. Lost if the agent stops meanwhile.
+    max_held: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class HealthSection(_Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.metrics import MetricsServer, Sample, render
 from siaga import __version__
@@ -95,11 +95,19 @@ class HealthReporter:
             cameras=self.camera_health(now), outbox_depth=svc.outbox.depth(),
             dropped=svc.outbox.dropped() + held.dropped, last_seq=svc.outbox.last_seq(),
             outbox_error=None if held.error is None else held.error[:500], held=held.held,
+            **self._delivery(),
         )  # fmt: skip
         svc.publisher.publish_status(msg)
         fps = ", ".join(f"{k} {v.fps:.1f} fps" for k, v in msg.cameras.items())
         failing = f"; outbox FAILING, {held.held} held in memory" if held.error else ""
         svc.notifier.status(f"{fps}; outbox {msg.outbox_depth}{failing}")
+
+    def _delivery(self) -> dict[str, Any]:
+        """The status's delivery fields; none for a central before epochs (confirm = broker)."""
+        svc = self.service
+        if svc.cfg.mqtt.confirm != "central":
+            return {}
+        return {"epoch": svc.outbox.epoch, "confirmed_seq": svc.outbox.confirmed_seq()}
 
     def samples(self) -> list[Sample]:
         """Current metric values."""

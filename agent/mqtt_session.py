@@ -21,7 +21,8 @@ from siaga.wire import AVAILABILITY_SINCE, OFFLINE
 
 CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake
 
-EventKind = Literal["connack", "puback", "disconnect", "wake", "status", "stop"]
+EventKind = Literal["connack", "puback", "suback", "confirm", "disconnect", "wake", "status",
+                    "stop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Event:
     mid: int = 0
     code: ReasonCode | None = None
     receive_max: int = 0
+    payload: bytes = b""  # "confirm": central's AckMessage
 
 
 @dataclass(slots=True)
@@ -49,6 +51,9 @@ class Session:
     last_sent: int | None = None
     inflight: dict[int, int] = field(default_factory=dict)  # mid -> seq
     control: dict[int, str] = field(default_factory=dict)  # mid -> topic (online, status, offline)
+    confirming: bool = False  # rows wait for central's confirmation on this connection
+    probe: str = ""  # nonce of the read-permission probe sent on the ack topic
+    probe_until: float = float("inf")  # no echo of it by then: confirmations cannot be read
 
 
 def new_client(
@@ -87,7 +92,14 @@ def new_client(
     def on_disconnect(_c: Any, _u: Any, _f: Any, code: ReasonCode, _p: Any) -> None:
         put(Event("disconnect", gen, code=code))
 
+    def on_subscribe(_c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any) -> None:
+        put(Event("suback", gen, mid=mid, code=codes[0] if codes else None))
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        put(Event("confirm", gen, payload=bytes(msg.payload)))
+
     c.on_connect, c.on_publish, c.on_disconnect = on_connect, on_publish, on_disconnect
+    c.on_subscribe, c.on_message = on_subscribe, on_message
     return c
 
 

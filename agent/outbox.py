@@ -1,14 +1,21 @@
-"""The durable outbox: every message gets the agent's next seq and waits on disk until acknowledged.
+"""The durable outbox: every message gets the agent's next seq and waits on disk until confirmed.
 
 SQLite in WAL mode with synchronous=FULL, because edge boxes lose power: a committed row (and the
 seq counter) survives a crash. The seq counter lives in its own table, so it never goes back and
 is never reused, even after rows are acknowledged, dropped by the size cap, or the agent restarts.
 One connection guarded by a lock serves every thread (the pipeline enqueues, the publisher acks).
+
+Each outbox has an epoch, a random token drawn when it is created (or upgraded from schema 1):
+a wiped or replaced outbox starts again at seq 1 under a new epoch, and central keys windows on
+(agent, epoch, seq), so the new series is stored rather than taken for duplicates. A row leaves
+the outbox when central confirms it stored it (`confirm`), or on the broker's PUBACK where
+end-to-end confirmation is off (`ack_many`).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -19,17 +26,24 @@ from types import TracebackType
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
     enqueued_at REAL NOT NULL
 );
-INSERT OR IGNORE INTO counters (name, value) VALUES ('last_seq', 0), ('dropped', 0);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('last_seq', 0), ('dropped', 0),
+    ('confirmed', 0);
 """
+
+
+def new_epoch() -> str:
+    """A fresh outbox epoch: 16 URL-safe characters (96 random bits), wire.EPOCH_PATTERN."""
+    return secrets.token_urlsafe(12)
 
 
 class OutboxError(Exception):
@@ -44,6 +58,16 @@ class OutboxRow:
     topic: str
     payload: bytes
     enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What a message is built with: its seq, the outbox's epoch, and the lowest seq still held
+    (this one when the outbox was empty) — wire.CountsMessage.first_unconfirmed."""
+
+    seq: int
+    epoch: str
+    first_unconfirmed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +91,11 @@ class Outbox:
             self._depth = int(self._scalar("SELECT COUNT(*) FROM outbox"))
             self._last_seq = int(self._scalar("SELECT value FROM counters WHERE name='last_seq'"))
             self._dropped = int(self._scalar("SELECT value FROM counters WHERE name='dropped'"))
+            self._confirmed = int(
+                self._scalar("SELECT value FROM counters WHERE name='confirmed'"))
+            with self._lock:
+                row = self._conn.execute("SELECT value FROM meta WHERE name='epoch'").fetchone()
+            self.epoch = str(row[0])
         except sqlite3.Error as exc:
             self._conn.close()
             raise self._error("cannot read", exc) from exc
@@ -107,9 +136,13 @@ class Outbox:
         if check != "ok":
             raise sqlite3.DatabaseError(f"integrity check failed: {check}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):  # 1: upgraded below (gets its epoch)
             raise sqlite3.DatabaseError(f"unknown outbox schema version {version}")
-        conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        # A new outbox, or one of schema 1, gets its epoch here (once: INSERT OR IGNORE).
+        conn.executescript(
+            f"BEGIN; {_SCHEMA} INSERT OR IGNORE INTO meta (name, value) VALUES "
+            f"('epoch', '{new_epoch()}'); PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        )
 
     def _scalar(self, sql: str, *args: object) -> int:
         with self._lock:
@@ -117,12 +150,17 @@ class Outbox:
 
     def enqueue(self, topic: str, build: Callable[[int], bytes]) -> int:
         """Give the next seq to build(seq), store its payload durably, and return the seq."""
+        return self.enqueue_stamped(topic, lambda stamp: build(stamp.seq))
+
+    def enqueue_stamped(self, topic: str, build: Callable[[Stamp], bytes]) -> int:
+        """Like enqueue, build() getting the seq, the epoch and the lowest seq still held."""
         with self._lock:
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 seq = self._last_seq + 1
-                payload = build(seq)
+                low = conn.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
+                payload = build(Stamp(seq, self.epoch, seq if low is None else int(low)))
                 conn.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
                 conn.execute(
                     "INSERT INTO outbox (seq, topic, payload, enqueued_at) VALUES (?, ?, ?, ?)",
@@ -132,6 +170,7 @@ class Outbox:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
+                self._resync()
                 raise self._error("cannot write to", exc, opening=False) from exc
             except BaseException:
                 self._rollback()
@@ -161,6 +200,17 @@ class Outbox:
         n = conn.execute("DELETE FROM outbox WHERE seq <= ?", (last,)).rowcount
         conn.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'", (n,))
         return _Dropped(n, int(first), int(last))
+
+    def _resync(self) -> None:
+        """After a failed write, take the seq counter and depth from the file: a COMMIT that
+        reported an error may still have reached the disk, and a stale counter would collide
+        with that row on every later enqueue."""
+        try:
+            self._last_seq = max(self._last_seq, int(self._conn.execute(
+                "SELECT value FROM counters WHERE name='last_seq'").fetchone()[0]))
+            self._depth = int(self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        except sqlite3.Error:
+            pass  # the file is unreadable too: the next enqueue fails and tries again
 
     def _rollback(self) -> None:
         # A failed COMMIT may have ended the transaction; a second error would hide the first.
@@ -201,6 +251,40 @@ class Outbox:
                 raise self._error("cannot write to", exc, opening=False) from exc
             self._depth -= n
             return n
+
+    def confirm(self, epoch: str, seq: int) -> int:
+        """Central confirmed every seq of epoch up to seq: delete those rows; how many existed.
+
+        A confirmation of another epoch (a retained one from before this outbox) changes nothing.
+        """
+        if epoch != self.epoch:
+            return 0
+        with self._lock:
+            if seq <= self._confirmed:
+                return 0
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                n = conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)).rowcount
+                conn.execute("UPDATE counters SET value = ? WHERE name = 'confirmed'", (seq,))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._error("cannot write to", exc, opening=False) from exc
+            self._depth -= n
+            self._confirmed = seq
+            return int(n)
+
+    def confirmed_seq(self) -> int | None:
+        """The highest seq central confirmed for this epoch, or None before the first."""
+        with self._lock:
+            return self._confirmed or None
+
+    def first_seq(self) -> int | None:
+        """The lowest seq still held, or None when empty."""
+        with self._lock:
+            row = self._conn.execute("SELECT MIN(seq) FROM outbox").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def depth(self) -> int:
         """Rows waiting for acknowledgement."""

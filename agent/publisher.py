@@ -10,6 +10,12 @@ How ordering and no loss are kept:
   and deletes the row only when the reason code is a success.
 - After any disconnect the next connection starts again from the lowest seq left in the outbox,
   in order. At most one window of messages is sent twice; central de-duplicates on (agent, seq).
+
+End-to-end confirmation (`[mqtt] confirm = "central"`, the default; agent/confirm.py): rows stay
+in the outbox after their PUBACK until central confirms it committed them, and every new
+connection sends what is left from the start of the outbox. Where the broker refuses the
+subscription (an ACL without `pattern read siaga/v1/%u/ack`) the connection falls back to
+PUBACKs, loudly.
 """
 
 from __future__ import annotations
@@ -29,6 +35,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttSection
+from agent.confirm import (
+    PROBE_TIMEOUT_S,
+    Confirmations,
+    new_probe,
+    probe_nonce,
+    refused_confirmations,
+)
 from agent.mqtt_session import (
     Event,
     Session,
@@ -37,10 +50,17 @@ from agent.mqtt_session import (
     new_client,
     shutdown_socket,
 )
-from agent.outbox import Outbox
+from agent.outbox import Outbox, OutboxError
 from siaga.backoff import backoff_s
 from siaga.mqtt import check_tls_files, describe_error, describe_refusal
-from siaga.wire import OFFLINE, ONLINE, StatusMessage, availability_topic, status_topic
+from siaga.wire import (
+    OFFLINE,
+    ONLINE,
+    StatusMessage,
+    ack_topic,
+    availability_topic,
+    status_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +86,8 @@ class PublisherStats:
     acked: int
     rejected: int
     last_error: str | None
+    confirmed: int = 0  # rows central confirmed (end-to-end)
+    resends: int = 0  # times unconfirmed rows were sent again
 
 
 class Publisher:
@@ -79,6 +101,9 @@ class Publisher:
         self.username = cfg.username or agent_id
         self.availability_topic = availability_topic(agent_id, cfg.topic_prefix)
         self.status_topic = status_topic(agent_id, cfg.topic_prefix)
+        self.ack_topic = ack_topic(agent_id, cfg.topic_prefix)
+        self.confirm_by_central = cfg.confirm == "central"
+        self.confirmations = Confirmations(agent_id, outbox, timeout_s=cfg.confirm_timeout_s)
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the figures below and the latest status
@@ -93,6 +118,7 @@ class Publisher:
         self._acked = self._rejected = 0
         self._max_sent_seq = 0
         self._last_error: str | None = None
+        self._outbox_error = ""  # the last outbox failure logged (logged once per change)
 
     # ---- the public side, called from other threads ----
 
@@ -109,7 +135,8 @@ class Publisher:
                 connected=self._connected, connects=self._connects,
                 reconnects=max(0, self._connects - 1), failures=self._failures, sent=self._sent,
                 resent=self._resent, acked=self._acked, rejected=self._rejected,
-                last_error=self._last_error,
+                last_error=self._last_error, confirmed=self.confirmations.confirmed,
+                resends=self.confirmations.resends,
             )  # fmt: skip
 
     def start(self) -> None:
@@ -203,6 +230,10 @@ class Publisher:
         connack_until = time.monotonic() + CONNACK_TIMEOUT_S
         while not s.ended:
             if s.up:
+                if s.confirming and time.monotonic() > s.probe_until:
+                    self._no_confirmations(s, "the probe on it never came back: the ACL does "
+                                           "not let this user read it")  # fmt: skip
+                self._resend_unconfirmed(s)
                 self._fill(s)
             if self._stop.is_set() and self._flushed(s):
                 return
@@ -233,13 +264,20 @@ class Publisher:
             except queue.Empty:
                 break
         acks: list[int] = []
-        for ev in batch:
-            self._handle(s, ev, acks)
-        if acks:
-            # One transaction (one fsync) for every PUBACK that arrived together.
-            self.outbox.ack_many(acks)
-            with self._lock:
-                self._acked += len(acks)
+        try:
+            for ev in batch:
+                self._handle(s, ev, acks)
+            if acks:
+                # One transaction (one fsync) for every PUBACK that arrived together.
+                self.outbox.ack_many(acks)
+                with self._lock:
+                    self._acked += len(acks)
+        except OutboxError as exc:
+            # Disk full or locked: the rows stay and go again later (central drops duplicates);
+            # the connection stays up. The holding queue reports the outbox's state in status.
+            if str(exc) != self._outbox_error:
+                log.warning("cannot record acknowledgements in the outbox: %s", exc)
+            self._outbox_error = str(exc)
 
     def _handle(self, s: Session, ev: Event, acks: list[int]) -> None:
         if ev.kind == "wake":
@@ -254,6 +292,10 @@ class Publisher:
             self._on_connack(s, ev)
         elif ev.kind == "puback":
             self._on_puback(s, ev, acks)
+        elif ev.kind == "suback":
+            self._on_suback(s, ev)
+        elif ev.kind == "confirm":
+            self._on_confirm(s, ev)
         elif ev.kind == "disconnect":
             self._on_disconnect(s, ev)
 
@@ -275,6 +317,11 @@ class Publisher:
                  self.username, "on" if self.cfg.tls_enabled else "off", s.window)  # fmt: skip
         self._publish_control(s, self.availability_topic, ONLINE.encode())
         self._publish_status_now(s)
+        if self.confirm_by_central:
+            # Rows PUBACKed before the SUBACK stay too: they are confirmed, or sent again.
+            s.confirming = True
+            s.client.subscribe(self.ack_topic, qos=1)
+            self.confirmations.restart_clock()
 
     def _on_puback(self, s: Session, ev: Event, acks: list[int]) -> None:
         seq = s.inflight.pop(ev.mid, None)
@@ -285,8 +332,41 @@ class Publisher:
             with self._lock:
                 self._rejected += 1
             log.warning("broker rejected seq %d: %s; it stays in the outbox", seq, ev.code)
+        elif not s.confirming:
+            acks.append(seq)  # the broker's PUBACK is the last word
         else:
-            acks.append(seq)
+            with self._lock:
+                self._acked += 1  # taken by the broker; the row waits for central
+
+    def _on_suback(self, s: Session, ev: Event) -> None:
+        if ev.code is not None and ev.code.is_failure:
+            self._no_confirmations(s, f"subscription refused: {ev.code}")
+        elif s.confirming and not s.probe:
+            s.probe, payload = new_probe()
+            info = s.client.publish(self.ack_topic, payload, qos=1)
+            s.control[info.mid] = self.ack_topic
+            s.probe_until = time.monotonic() + PROBE_TIMEOUT_S
+
+    def _on_confirm(self, s: Session, ev: Event) -> None:
+        nonce = probe_nonce(ev.payload)
+        if nonce is None:
+            self.confirmations.on_message(ev.payload)
+        elif nonce == s.probe:
+            s.probe_until = math.inf  # this user can read its confirmations
+
+    def _no_confirmations(self, s: Session, why: str) -> None:
+        s.confirming, s.probe_until = False, math.inf
+        self._fail(refused_confirmations(self._where(), self.username, self.ack_topic, why),
+                   logging.ERROR)  # fmt: skip
+        s.last_sent = None  # what was PUBACKed and kept goes again, to be PUBACKed, deleted
+
+    def _resend_unconfirmed(self, s: Session) -> None:
+        """Send again, from the oldest, what the broker took but central has not confirmed."""
+        if not s.confirming or s.inflight or s.last_sent is None or self._stop.is_set():
+            return
+        first = self.confirmations.resend_from(s.last_sent)
+        if first is not None:
+            s.last_sent = first - 1
 
     def _on_disconnect(self, s: Session, ev: Event) -> None:
         was_up = s.up

@@ -14,7 +14,7 @@ from agent.counter import Window
 from agent.filters import FaceFilter
 from agent.health import HealthReporter
 from agent.holding import Held, Holding
-from agent.outbox import Outbox
+from agent.outbox import Outbox, Stamp
 from agent.publisher import Publisher
 from agent.worker import CameraWorker
 from models.adapters import Adapter
@@ -87,7 +87,7 @@ class AgentService:
         conf = cfg.model.conf_threshold or self.detector.spec.conf_threshold
         self.outbox = Outbox(cfg.outbox.path, max_messages=cfg.outbox.max_messages)
         # Windows wait here while the outbox cannot be written (agent/holding.py).
-        self.holding = Holding(on_written=self._queued)
+        self.holding = Holding(on_written=self._queued, max_held=cfg.outbox.max_held)
         self.publisher = Publisher(cfg.mqtt, agent_id=cfg.agent.id, outbox=self.outbox)
         self.notifier = notifier or Notifier()
         self.calibration: dict[str, str | None] = {}
@@ -114,21 +114,26 @@ class AgentService:
         """Queue one closed window durably; the publisher delivers it when it can. While the
         outbox cannot be written the window waits in memory, and gets its seq when it is."""
 
-        def build(seq: int) -> bytes:
+        # With confirm = "broker" the message is what centrals before epochs accept.
+        stamped = self.cfg.mqtt.confirm == "central"
+
+        def build(st: Stamp) -> bytes:
             return CountsMessage(
-                agent_id=self.cfg.agent.id, seq=seq, camera_id=camera.id, site=self.cfg.agent.site,
-                kelurahan_code=self.cfg.camera_kelurahan(camera),
+                agent_id=self.cfg.agent.id, seq=st.seq, camera_id=camera.id,
+                site=self.cfg.agent.site, kelurahan_code=self.cfg.camera_kelurahan(camera),
                 window_start=window.start, window_end=window.end,
                 people_seen=window.people_seen, masked=window.masked, unmasked=window.unmasked,
                 occupancy_mean=round(window.occupancy_mean, 3), occupancy_max=window.occupancy_max,
                 frames_processed=window.frames_processed, frames_inferred=window.frames_inferred,
                 model=self.model, calibration_version=self.calibration.get(camera.id),
+                epoch=st.epoch if stamped else None,
+                first_unconfirmed=st.first_unconfirmed if stamped else None,
             ).to_payload()  # fmt: skip
 
         topic = counts_topic(self.cfg.agent.id, camera.id, self.cfg.mqtt.topic_prefix)
         what = (f"camera {camera.id}: window {window.start.isoformat()}–{window.end.isoformat()} "
                 f"people {window.people_seen} (masked {window.masked})")  # fmt: skip
-        self.holding.put(Held(lambda: self.outbox.enqueue(topic, build), what))
+        self.holding.put(Held(lambda: self.outbox.enqueue_stamped(topic, build), what))
 
     def _queued(self, item: Held, seq: int, late: bool) -> None:
         """A window reached the outbox: log it (quietly when a recovery writes many), send it."""

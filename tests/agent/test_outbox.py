@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, OutboxError
+from agent.outbox import Outbox, OutboxError, Stamp
+from siaga.wire import EPOCH_PATTERN
 
 TOPIC = "siaga/v1/box1/cam1/counts"
 
@@ -178,3 +181,51 @@ def test_closed_outbox_refuses_use(tmp_path: Path) -> None:
     ob.close()
     with pytest.raises(sqlite3.ProgrammingError):
         ob.pending(1)
+
+
+def recorder(stamps: list[Stamp]) -> Callable[[Stamp], bytes]:
+    def build(st: Stamp) -> bytes:
+        stamps.append(st)
+        return b"x"
+
+    return build
+
+
+SCHEMA_1 = """
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
+                     enqueued_at REAL NOT NULL);
+INSERT INTO counters (name, value) VALUES ('last_seq', 41), ('dropped', 3);
+INSERT INTO outbox VALUES (40, 't', x'3430', 1.0), (41, 't', x'3431', 2.0);
+PRAGMA user_version = 1;
+"""
+
+
+def test_an_outbox_of_schema_1_is_upgraded_with_its_rows_and_counter(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1)
+    conn.close()
+    with Outbox(path) as ob:
+        epoch = ob.epoch
+        assert re.fullmatch(EPOCH_PATTERN, epoch)
+        assert [r.seq for r in ob.pending(10)] == [40, 41] and ob.dropped() == 3
+        stamps: list[Stamp] = []
+        ob.enqueue_stamped(TOPIC, recorder(stamps))
+        assert stamps == [Stamp(42, epoch, 40)]  # the seq goes on; 40 is the oldest held
+    with Outbox(path) as ob:
+        assert ob.epoch == epoch  # drawn once, kept
+
+
+def test_each_new_outbox_draws_its_own_epoch_and_confirm_applies_to_it_only(
+    tmp_path: Path,
+) -> None:
+    with Outbox(tmp_path / "a.sqlite3") as a, Outbox(tmp_path / "b.sqlite3") as b:
+        assert a.epoch != b.epoch
+        fill(a, 5)
+        assert a.confirm(b.epoch, 5) == 0 and a.depth() == 5
+        assert a.confirm(a.epoch, 3) == 3 and a.first_seq() == 4 and a.confirmed_seq() == 3
+        assert a.confirm(a.epoch, 2) == 0  # never backwards
+        stamps: list[Stamp] = []
+        a.enqueue_stamped(TOPIC, recorder(stamps))
+        assert stamps == [Stamp(6, a.epoch, 4)]

@@ -48,7 +48,10 @@ def seq_payload(seq: int) -> bytes:
 
 
 def cfg_for(broker: MosquittoBroker | TcpProxy, **kw: Any) -> MqttSection:
+    # The broker's PUBACK ends a row here: these tests are about delivery to the broker
+    # (tests/agent/test_confirm.py covers central's end-to-end confirmation).
     base: dict[str, Any] = dict(
+        confirm="broker",
         host=broker.host,
         port=broker.port,
         tls=False,
@@ -229,7 +232,8 @@ from agent.outbox import Outbox
 from agent.publisher import Publisher
 port, path, topic = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ob = Outbox(path)
-cfg = MqttSection(host="127.0.0.1", port=port, tls=False, reconnect_min_s=0.05, max_inflight=10)
+cfg = MqttSection(host="127.0.0.1", port=port, tls=False, reconnect_min_s=0.05, max_inflight=10,
+                  confirm="broker")
 pub = Publisher(cfg, agent_id="box1", outbox=ob)
 pub.start()
 while not pub.connected:

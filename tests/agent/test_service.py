@@ -24,8 +24,11 @@ SIAGA = [sys.executable, "-m", "siaga"]
 
 
 def write_config(
-    tmp: Path, broker: MosquittoBroker, clips: list[Path], *, loop: bool = False
+    tmp: Path, broker: MosquittoBroker, clips: list[Path], *, loop: bool = False,
+    confirm: str = "broker",
 ) -> Path:
+    """An agent config for these clips. confirm: "broker" by default, since no central runs here
+    to confirm (tests/agent/test_confirm.py runs one)."""
     cams = "".join(
         f'[[cameras]]\nid = "cam{i}"\nsource = "{c}"\nloop = {str(loop).lower()}\n'
         for i, c in enumerate(clips)
@@ -44,6 +47,7 @@ window_s = 5
 [mqtt]
 host = "{broker.host}"
 port = {broker.port}
+confirm = "{confirm}"
 [outbox]
 path = "{tmp / 'outbox.sqlite3'}"
 [health]
