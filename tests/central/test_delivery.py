@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -38,7 +38,8 @@ T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2060
 class Box:
     """An edge box's delivery: its outbox and publisher, as agent.service wires them."""
 
-    def __init__(self, broker: MosquittoBroker, path: Path, *, confirm: str = "central") -> None:
+    def __init__(self, broker: MosquittoBroker, path: Path, *,
+                 confirm: Literal["central", "broker"] = "central") -> None:  # fmt: skip
         cfg = AgentMqtt(host=broker.host, port=broker.port, tls=False, confirm=confirm,
                         confirm_timeout_s=5, reconnect_min_s=0.1, reconnect_max_s=0.5,
                         max_inflight=100)  # fmt: skip
