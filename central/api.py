@@ -3,31 +3,35 @@
 Raw windows (central/api_windows.py), alerts, reports and open data (central/api_civic.py)
 and the institutions' civic input (central/civic/http.py) are routers included here.
 
-OpenAPI is served at /docs and /openapi.json. Validation errors answer 422 with one readable
-line per problem; well-formed but unusable ranges answer 400.
+Who reads what (public figures, operator data by token) is central/api_access.py; every request
+body is limited before it is read (central/api_middleware.py). OpenAPI is served at /docs and
+/openapi.json. Validation errors answer 422 with one readable line per problem; well-formed but
+unusable ranges answer 400.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine, func, select, text
 
 from central import schema
+from central.api_access import Credentials, ReadAccess
 from central.api_civic import decisions_router
+from central.api_middleware import BodyLimit, RequestCounter
 from central.api_windows import windows_router
 from central.areas import CameraRegistry
 from central.civic.common import AreaCodes
 from central.civic.http import civic_router
+from central.config import ApiSection
 from central.summaries import SummaryBoard
 from siaga import __version__
 from siaga.wire import ID_PATTERN
@@ -58,6 +62,7 @@ class ApiContext:
     opendata_dir: Path | None = None  # open data files served at /opendata/{date}.{csv,json}
     revoked: Callable[[], Set[str]] = frozenset  # live list from [fleet] revoked_file
     runs_jobs: Callable[[], bool] | None = None  # holds the jobs lease (None: not a service)
+    api: ApiSection = field(default_factory=ApiSection)  # open_reads, max_body_bytes
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
     request_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -96,31 +101,29 @@ def create_app(ctx: ApiContext) -> FastAPI:
         body = {"error": "invalid request", "detail": _validation_message(exc)}
         return JSONResponse(status_code=422, content=body)
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        t0 = time.perf_counter()
-        response: Response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        key = (route, request.method, response.status_code)
-        ctx.requests[key] = ctx.requests.get(key, 0) + 1
-        ctx.request_seconds[route] = ctx.request_seconds.get(route, 0.0) + time.perf_counter() - t0
-        return response
+    # Last added is outermost: the counters see every answer, the 413s of BodyLimit included,
+    # and BodyLimit runs before routing, authentication or any body is read.
+    app.add_middleware(BodyLimit, max_bytes=ctx.api.max_body_bytes)
+    app.add_middleware(RequestCounter, requests=ctx.requests, seconds=ctx.request_seconds)
 
-    _health_routes(app, ctx)
-    _summary_routes(app, ctx)
-    _registry_routes(app, ctx)
+    access = ReadAccess(ctx.engine, open_reads=ctx.api.open_reads)
+    guard = Depends(access.dependency())
+    _health_routes(app, ctx, access, guard)
+    _summary_routes(app, ctx, access)
+    _registry_routes(app, ctx, guard)
     # Institutions' input (pharmacies, hospitals, markets), each confined to its own records.
     app.include_router(civic_router(ctx.engine, lambda: area_codes(ctx.engine)))
 
-    app.include_router(windows_router(ctx.engine))
-    app.include_router(decisions_router(ctx.engine, ctx.report_dir, ctx.opendata_dir))
+    app.include_router(windows_router(ctx.engine), dependencies=[guard])
+    app.include_router(decisions_router(ctx.engine, ctx.report_dir, ctx.opendata_dir,
+                                        alerts_guard=[guard]))  # fmt: skip
 
     return app
 
 
-def _health_routes(app: FastAPI, ctx: ApiContext) -> None:
-    @app.get("/healthz", summary="Database reachable, MQTT connected, summaries fresh")
-    def healthz() -> JSONResponse:
+def _health_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess, guard: Any) -> None:
+    @app.get("/healthz", summary="Health: status for everyone; details with a read token")
+    def healthz(credentials: Credentials) -> JSONResponse:
         try:
             with ctx.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -136,9 +139,12 @@ def _health_routes(app: FastAPI, ctx: ApiContext) -> None:
                 "summary_passes": ctx.board.passes}  # fmt: skip
         if ctx.runs_jobs is not None:  # rules, reports and open data run here, or elsewhere
             body["jobs"] = "running here" if ctx.runs_jobs() else "standby"
+        if not access.may_read(credentials):  # the public learns up or not, not the topology
+            body = {"status": body["status"]}
         return JSONResponse(status_code=200 if ok else 503, content=body)
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
+             dependencies=[guard])  # fmt: skip
     async def metrics() -> PlainTextResponse:  # on the event loop, as the request counters
         return PlainTextResponse(render_metrics(ctx), media_type="text/plain; version=0.0.4")
 
@@ -189,13 +195,18 @@ def render_metrics(ctx: ApiContext) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _summary_routes(app: FastAPI, ctx: ApiContext) -> None:
+def _summary_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess) -> None:
     def _no_pass() -> None:
         if ctx.board.passes == 0:
             raise HTTPException(503, "no summary computed yet; retry after the first pass")
 
+    def _allowed(level: Level, credentials: Any) -> None:
+        if level == "camera":  # per camera: names and agent ids, operator data
+            access.check(credentials)
+
     @app.get("/summaries/{level}", summary="Latest summaries of one level (city: the one)")
-    def summaries(level: Level) -> Any:
+    def summaries(level: Level, credentials: Credentials) -> Any:
+        _allowed(level, credentials)
         _no_pass()
         if level == "city":
             s = ctx.board.get("city")
@@ -203,7 +214,8 @@ def _summary_routes(app: FastAPI, ctx: ApiContext) -> None:
         return [s.payload for s in ctx.board.of_level(level)]
 
     @app.get("/summaries/{level}/{code:path}", summary="Latest summary of one area or camera")
-    def summary(level: Level, code: str) -> Any:
+    def summary(level: Level, code: str, credentials: Credentials) -> Any:
+        _allowed(level, credentials)
         _no_pass()
         s = ctx.board.get(level, "" if level == "city" else code)
         if s is None:
@@ -211,7 +223,7 @@ def _summary_routes(app: FastAPI, ctx: ApiContext) -> None:
         return s.payload
 
 
-def _registry_routes(app: FastAPI, ctx: ApiContext) -> None:
+def _registry_routes(app: FastAPI, ctx: ApiContext, guard: Any) -> None:
     @app.get("/areas", summary="Kecamatan with their kelurahan")
     def areas(boundaries: bool = False) -> Any:
         kc, kl = schema.kecamatan.c, schema.kelurahan.c
@@ -229,16 +241,18 @@ def _registry_routes(app: FastAPI, ctx: ApiContext) -> None:
         return [{"code": c, "name": n, "kota_code": k, "kelurahan": by_kec.get(c, [])}
                 for c, n, k in kec]  # fmt: skip
 
-    @app.get("/agents", summary="Known agents: availability, last status, revoked or not")
+    @app.get("/agents", summary="Known agents: availability, last status, revoked or not",
+             dependencies=[guard])  # fmt: skip
     def agents() -> Any:
         revoked = ctx.revoked()
         return [_agent_json(row, revoked) for row in _agent_rows(ctx.engine).values()]
 
-    @app.get("/cameras", summary="Camera registry with health and last window")
+    @app.get("/cameras", summary="Camera registry with health and last window",
+             dependencies=[guard])  # fmt: skip
     def cameras() -> Any:
         return camera_list(ctx)
 
-    @app.get("/gaps", summary="Missing seq ranges per agent")
+    @app.get("/gaps", summary="Missing seq ranges per agent", dependencies=[guard])
     def gaps(agent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> Any:
         if ctx.gaps is None:
             raise HTTPException(503, "gap tracking is not available")

@@ -13,16 +13,18 @@ written answers 404 with the command that builds it).
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.params import Depends
 from fastapi.responses import FileResponse
-from pydantic import AwareDatetime
 from sqlalchemy import Engine, or_, select
 
 from central import schema
+from central.api_params import ApiDay, ApiTime
 from central.rules.evaluate import ACTIONS
 
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",
@@ -57,18 +59,19 @@ def _file(folder: Path | None, name: str, media: str, what: str, cmd: str) -> Fi
     return FileResponse(path, media_type=media, filename=name)
 
 
-def decisions_router(engine: Engine, report_dir: Path | None,
-                     opendata_dir: Path | None) -> APIRouter:  # fmt: skip
-    """GET /alerts, /reports/{date}, /opendata/{date}.{csv,json}."""
+def decisions_router(engine: Engine, report_dir: Path | None, opendata_dir: Path | None, *,
+                     alerts_guard: Sequence[Depends] = ()) -> APIRouter:  # fmt: skip
+    """GET /alerts (behind alerts_guard), /reports/{date}, /opendata/{date}.{csv,json}."""
     router = APIRouter()
 
-    @router.get("/alerts", summary="Decision-rule alerts (newest first), with their figures")
+    @router.get("/alerts", summary="Decision-rule alerts (newest first), with their figures",
+                dependencies=list(alerts_guard))  # fmt: skip
     def alerts(
         state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
         area: Annotated[str | None, Query(max_length=80, description="area_code")] = None,
         rule: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$")] = None,
         since: Annotated[
-            AwareDatetime | None,
+            ApiTime | None,
             Query(description="only alerts seen (first_seen or last_seen) at or after this"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -89,7 +92,7 @@ def decisions_router(engine: Engine, report_dir: Path | None,
 
     @router.get("/reports/{day}", summary="The daily report of one day (JSON, CSV or HTML)")
     def report(
-        day: date, format: Annotated[Literal["json", "csv", "html"], Query()] = "json"
+        day: ApiDay, format: Annotated[Literal["json", "csv", "html"], Query()] = "json"
     ) -> FileResponse:
         name = f"siaga-report-{day.isoformat()}.{format}"
         return _file(report_dir, name, MEDIA[format], "reports",
@@ -101,7 +104,7 @@ def decisions_router(engine: Engine, report_dir: Path | None,
                      "siaga central opendata --date D")  # fmt: skip
 
     @router.get("/opendata/{day}.{fmt}", summary="One day's per-kelurahan open data (CSV/JSON)")
-    def opendata(day: date, fmt: Literal["csv", "json"]) -> FileResponse:
+    def opendata(day: ApiDay, fmt: Literal["csv", "json"]) -> FileResponse:
         name = f"kelurahan-daily-{day.isoformat()}.{fmt}"
         return _file(opendata_dir, name, MEDIA[fmt], "open data",
                      f"siaga central opendata --date {day}")  # fmt: skip

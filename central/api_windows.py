@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement, Engine, Select, and_, or_, select
 
 from central import schema
+from central.api_params import ApiTime, plausible_year
 from siaga.wire import ID_PATTERN, KELURAHAN_PATTERN
 
 MAX_RANGE = timedelta(days=31)
@@ -29,17 +29,17 @@ _COLS = list(schema.counts.c)
 
 
 def windows_router(engine: Engine) -> APIRouter:
-    """GET /windows."""
+    """GET /windows (raw counts: central/api.py includes it behind the operator token)."""
     router = APIRouter()
 
     @router.get("/windows", summary="Raw count windows by time range (JSON page or streamed CSV)")
     def windows(
         from_: Annotated[
-            AwareDatetime | None,
+            ApiTime | None,
             Query(alias="from", description="window_end after this (default: to - 1 h)"),
         ] = None,
         to: Annotated[
-            AwareDatetime | None, Query(description="window_end at or before this (default: now)")
+            ApiTime | None, Query(description="window_end at or before this (default: now)")
         ] = None,
         kelurahan: Annotated[str | None, Query(pattern=KELURAHAN_PATTERN)] = None,
         agent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -79,6 +79,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str, str, int]:
         t = datetime.fromisoformat(end)
         if t.tzinfo is None:
             raise ValueError("naive time")
+        if not plausible_year(t.year):  # near year 1 or 9999 it cannot even be compared
+            raise ValueError("time out of range")
         return t, agent, rest[0] if rest else "", int(seq)  # before epochs: 3 parts
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "invalid cursor: pass next_cursor unchanged") from None

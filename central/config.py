@@ -100,11 +100,19 @@ class RulesSection(_Section):
 
 
 class ApiSection(_Section):
-    """The HTTP API."""
+    """The HTTP API.
+
+    Operator data (agents, cameras, raw windows, gaps, alerts, metrics) needs a token with the
+    read scope (central/api_access.py); `open_reads = true` serves it to anyone who reaches the
+    port, for a trusted network only. Every request body over max_body_bytes is refused (413)
+    before it is read: 8 MiB holds the 10,000 rows of one civic POST, pretty-printed.
+    """
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    open_reads: bool = False
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
 
 
 class ReportSection(_Section):

@@ -1,4 +1,8 @@
-"""`siaga central institution add|revoke`: tokens for the civic input API."""
+"""`siaga central institution add|revoke`: tokens for the HTTP API.
+
+A civic writer gets `--module` (and `--owns`); a reader of the operator endpoints (a dashboard,
+Prometheus, an operator's script) gets `--read`; one token may have both.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,11 @@ def register(csub: Any) -> None:
     add = isub.add_parser("add", help="register an institution; prints its token once")
     add.add_argument("institution_id")
     add.add_argument("--name", required=True)
-    add.add_argument("--module", action="append", required=True, choices=sorted(MODULES),
+    add.add_argument("--module", action="append", default=[], choices=sorted(MODULES),
                      help="a module it may write (repeatable)")  # fmt: skip
+    add.add_argument("--read", action="store_true",
+                     help="may read the operator endpoints: /agents, /cameras, /windows, /gaps, "
+                     "/alerts, /metrics, camera summaries")  # fmt: skip
     add.add_argument("--owns", action="append", default=[], metavar="ID",
                      help="hospital/pharmacy/market id it may write rows for")  # fmt: skip
     rev = isub.add_parser("revoke", help="revoke an institution's token")
@@ -46,12 +53,16 @@ def add_cmd(args: argparse.Namespace) -> int:
     """Register an institution and print its token (stored only as a hash)."""
     from central.civic.institutions import add_institution
 
+    if not args.module and not args.read:
+        print("siaga central: institution add: give --module (civic input) and/or --read",
+              file=sys.stderr)  # fmt: skip
+        return 2
     engine = _engine(args)
     if engine is None:
         return 2
     try:
         token = add_institution(engine, args.institution_id, args.name, modules=args.module,
-                                owner_ids=args.owns)  # fmt: skip
+                                owner_ids=args.owns, reader=args.read)  # fmt: skip
     except IntegrityError:
         print(f"siaga central: institution {args.institution_id!r} already exists",
               file=sys.stderr)  # fmt: skip

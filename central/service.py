@@ -192,7 +192,7 @@ class CentralService:
             summary_interval_s=cfg.summaries.interval_s, gaps=self.store.gaps,
             ingest_metrics=self.collector.metrics, mqtt_connected=self._mqtt_connected,
             report_dir=cfg.report.output_dir, opendata_dir=cfg.opendata.output_dir,
-            revoked=self.collector.revoked_agents, runs_jobs=self.runs_jobs,
+            revoked=self.collector.revoked_agents, runs_jobs=self.runs_jobs, api=cfg.api,
         )  # fmt: skip
         self.api: ApiServer | None = None
         if cfg.api.enabled:

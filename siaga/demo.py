@@ -348,7 +348,7 @@ def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> No
 
 def finish_central(svc: Any, *, delivered: int) -> None:
     """Let ingest catch up, publish final summaries, and show what the API answers."""
-    from urllib.request import urlopen
+    from urllib.request import Request, urlopen
 
     deadline = time.monotonic() + 5
     while svc.store.count_rows() < delivered and time.monotonic() < deadline:
@@ -365,10 +365,14 @@ def finish_central(svc: Any, *, delivered: int) -> None:
     print_decisions(svc, newest)
     time.sleep(0.3)  # let the dashboard print the final summaries
     print(f"\ncentral stored {svc.store.count_rows()} of {delivered} count windows")
-    for path in ("/summaries/city", "/gaps"):
-        with urlopen(f"{svc.api_url}{path}", timeout=5) as r:
+    from central.civic.institutions import add_institution
+
+    # /gaps is operator data: a read token, as `siaga central institution add ID --read` issues.
+    token = add_institution(svc.engine, "demo-operator", "Demo operator", modules=(), reader=True)
+    for path, auth in (("/summaries/city", {}), ("/gaps", {"Authorization": f"Bearer {token}"})):
+        with urlopen(Request(f"{svc.api_url}{path}", headers=auth), timeout=5) as r:
             body = json.loads(r.read())
-        print(f"GET {svc.api_url}{path}\n{pretty(body)}")
+        print(f"GET {svc.api_url}{path}{' (with a read token)' if auth else ''}\n{pretty(body)}")
     od = svc.cfg.opendata.output_dir
     files = sorted(p.name for p in od.glob("kelurahan-daily-*.csv")) if od.is_dir() else []
     print(f"open data (per kelurahan, no personal data): {od}: {', '.join(files) or 'none yet'}")

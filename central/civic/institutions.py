@@ -1,8 +1,11 @@
-"""Institutions that write civic records over HTTP, each with its own bearer token.
+"""Institutions that use the HTTP API with their own bearer token: civic writers and readers.
 
 A token is shown once when the institution is added and stored only as its SHA-256 (tokens are
 32 random bytes, so a plain hash is enough: there is nothing to guess). An institution may write
-the modules it was given and, for modules with an owner column, only its own ids' records.
+the civic modules it was given and, for modules with an owner column, only its own ids' records.
+One given the read scope (`api:read`, stored beside the module names) may also read the
+operator endpoints of the API (agents, cameras, raw windows, gaps, alerts, metrics): a
+dashboard, an operator's script or Prometheus. The same table, CLI and revocation serve both.
 """
 
 from __future__ import annotations
@@ -19,16 +22,20 @@ from sqlalchemy import Engine, insert, select, update
 from central import schema
 
 TOKEN_BYTES = 32
+# A scope, not a module: kept in the modules column so that no schema change is needed; no
+# module can be named like it (module names are plain words).
+READ_SCOPE = "api:read"
 
 
 @dataclass(frozen=True, slots=True)
 class Institution:
-    """Who a token belongs to and what it may write."""
+    """Who a token belongs to, what it may write and whether it may read operator data."""
 
     institution_id: str
     name: str
     modules: frozenset[str]
     owner_ids: frozenset[str]
+    reader: bool = False
 
     def may_write(self, module: str) -> bool:
         """Whether this institution writes that module at all."""
@@ -42,14 +49,15 @@ def token_hash(token: str) -> str:
 
 def add_institution(
     engine: Engine, institution_id: str, name: str, *, modules: Iterable[str],
-    owner_ids: Iterable[str] = (),
+    owner_ids: Iterable[str] = (), reader: bool = False,
 ) -> str:  # fmt: skip
     """Register an institution; returns its new token (the only time it is seen in clear)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
+    scopes = set(modules) | ({READ_SCOPE} if reader else set())
     with engine.begin() as conn:
         conn.execute(insert(schema.civic_institutions).values(
             institution_id=institution_id, name=name, token_sha256=token_hash(token),
-            modules=json.dumps(sorted(set(modules))), owner_ids=json.dumps(sorted(set(owner_ids))),
+            modules=json.dumps(sorted(scopes)), owner_ids=json.dumps(sorted(set(owner_ids))),
             created_at=datetime.now(UTC), revoked=False,
         ))  # fmt: skip
     return token
@@ -75,5 +83,7 @@ def authenticate(engine: Engine, token: str) -> Institution | None:
         row = conn.execute(q).first()
     if row is None:
         return None
-    return Institution(row.institution_id, row.name, frozenset(json.loads(row.modules)),
-                       frozenset(json.loads(row.owner_ids)))  # fmt: skip
+    scopes = frozenset(json.loads(row.modules))
+    return Institution(row.institution_id, row.name, scopes - {READ_SCOPE},
+                       frozenset(json.loads(row.owner_ids)),
+                       reader=READ_SCOPE in scopes)  # fmt: skip

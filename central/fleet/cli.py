@@ -258,7 +258,8 @@ def _broker_config(args: argparse.Namespace) -> int:
         from central.fleet.brokerconf import write_broker_config
 
         conf = write_broker_config(fleet, a.out, bind=a.bind, group=a.group)
-        print(f"broker configuration written: {conf} (and EMQX.md beside it)")
+        print(f"broker configuration written: {conf} (and EMQX.md beside it); load it with "
+              f"`include_dir {conf.parent}` in the main mosquitto.conf")  # fmt: skip
         return 0
 
     return _run(args, body)

@@ -1,9 +1,28 @@
-"""The fleet's policy for an EMQX 5 cluster: a note (markdown) and the file authorizer's ACL."""
+"""The fleet's policy for an EMQX 5 cluster: a note (markdown) and the file authorizer's ACL.
+
+The ACL goes to `emqx/acl.conf` below the broker-config folder, never beside mosquitto.conf:
+Mosquitto's include_dir loads every *.conf of that folder, and EMQX's Erlang terms stop it
+(`Unknown configuration variable "%%"`).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from central.fleet.acl import role_topics
+from central.fleet.files import PUBLIC_MODE, atomic_write
 from central.fleet.registry import Registry
+
+EMQX_ACL = Path("emqx") / "acl.conf"  # relative to the broker-config folder
+OLD_EMQX_ACL = "emqx-acl.conf"  # where older versions wrote it (it stops Mosquitto)
+
+
+def write_emqx_acl(out: Path, reg: Registry) -> Path:
+    """Write the EMQX ACL under out (and remove one an older version left beside the .conf)."""
+    path = atomic_write(out / EMQX_ACL, emqx_acl(reg), mode=PUBLIC_MODE)
+    (out / OLD_EMQX_ACL).unlink(missing_ok=True)
+    return path
+
 
 _VERB = {"read": "subscribe", "write": "publish", "readwrite": "all"}
 
@@ -37,7 +56,7 @@ def emqx_note(reg: Registry) -> str:
     return f"""# EMQX 5 cluster: the equivalent of the generated Mosquitto configuration
 
 For a city-scale broker cluster, EMQX 5 enforces the same policy. Copy `ca.pem`, `server.pem`
-and `server.key` to every node (`/etc/emqx/certs/`) and `emqx-acl.conf` to `etc/acl.conf`.
+and `server.key` to every node (`/etc/emqx/certs/`) and `emqx/acl.conf` to `etc/acl.conf`.
 Check the keys against the EMQX version in use: the names below are those of EMQX 5.x.
 
 ## Listeners and zones (`emqx.conf`)
@@ -89,7 +108,7 @@ password store on the broker at all.
 
 ## Revocation
 
-`siaga fleet revoke` rewrites `emqx-acl.conf` with a deny rule for the agent: copy it to every
+`siaga fleet revoke` rewrites `emqx/acl.conf` with a deny rule for the agent: copy it to every
 node and reload the file authorizer. EMQX checks CRLs only from a certificate's distribution
 point, which this small CA does not publish, so for certificate agents the deny rule is what
 shuts them out; also kick a live session (`emqx ctl clients kick AGENT-ID`). Central rejects

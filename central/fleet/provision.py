@@ -25,7 +25,7 @@ from central.fleet import registry as reg_mod
 from central.fleet.acl import ROLES, Role, agent_pattern, render_acl
 from central.fleet.bundle import agent_toml, install_note, service_toml
 from central.fleet.ca import CERT_DAYS, Authority, create_ca
-from central.fleet.emqx import emqx_acl
+from central.fleet.emqx import write_emqx_acl
 from central.fleet.files import PUBLIC_MODE, SECRET_MODE, atomic_write
 from central.fleet.passwd import hash_password, render_password_file
 from central.fleet.registry import (
@@ -368,7 +368,7 @@ class Fleet:
         """Keep a broker-config output in step (the broker reads it after a SIGHUP)."""
         if not out.is_dir():
             return
-        atomic_write(out / "emqx-acl.conf", emqx_acl(reg), mode=PUBLIC_MODE)
+        write_emqx_acl(out, reg)
         for src in (self.passwd, self.acl, self.crl, self.server_cert, self.server_key):
             dest, tmp = out / src.name, out / f".{src.name}.copy"
             try:

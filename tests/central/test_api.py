@@ -17,6 +17,7 @@ from central.areas import sync_areas, sync_cameras
 from central.config import SummariesSection
 from central.store import Store
 from central.summaries import Summarizer, SummaryBoard
+from tests.central.api_fixtures import reader_headers
 from tests.central.summary_fixtures import (
     A,
     B,
@@ -71,8 +72,14 @@ def populated(engine: Engine) -> ApiContext:
 
 
 @pytest.fixture(scope="module")
-def client(ctx: ApiContext) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx)) as c:
+def auth(ctx: ApiContext) -> dict[str, str]:
+    """An operator's read token: these tests read operator data (access: test_api_access.py)."""
+    return reader_headers(ctx.engine)
+
+
+@pytest.fixture(scope="module")
+def client(ctx: ApiContext, auth: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx), headers=auth) as c:
         yield c
 
 
@@ -87,10 +94,10 @@ def test_health_and_docs(client):
     )
 
 
-def test_health_degraded_when_mqtt_down(ctx):
+def test_health_degraded_when_mqtt_down(ctx, auth):
     down = ApiContext(engine=ctx.engine, board=SummaryBoard(), cameras=ctx.cameras,
                       mqtt_connected=lambda: {"ingest": False})  # fmt: skip
-    with TestClient(create_app(down)) as c:
+    with TestClient(create_app(down), headers=auth) as c:
         r = c.get("/healthz")
         assert r.status_code == 503
         assert r.json()["mqtt"] == {"ingest": False} and r.json()["last_summary_age_s"] is None
@@ -154,11 +161,11 @@ def test_cameras_and_agents(client):
     assert not any(a["revoked"] for a in agents.values())
 
 
-def test_agents_show_the_live_revoked_list(ctx: ApiContext) -> None:
+def test_agents_show_the_live_revoked_list(ctx: ApiContext, auth: dict[str, str]) -> None:
     revoked: set[str] = set()
     live = ApiContext(engine=ctx.engine, board=ctx.board, cameras=ctx.cameras,
                       revoked=lambda: frozenset(revoked))  # fmt: skip
-    with TestClient(create_app(live)) as c:
+    with TestClient(create_app(live), headers=auth) as c:
         assert not any(a["revoked"] for a in c.get("/agents").json())
         revoked.add("box1")  # `siaga fleet revoke box1`: the collector re-reads the file
         flags = {a["agent_id"]: a["revoked"] for a in c.get("/agents").json()}
@@ -231,15 +238,17 @@ def test_windows_csv(client):
 
 
 def test_civic_input_is_served_and_needs_a_token(client: TestClient) -> None:
-    r = client.post("/civic/beds", json={"rows": []})
+    r = client.post("/civic/beds", json={"rows": []}, headers={"Authorization": ""})
     assert r.status_code == 401
+    r = client.post("/civic/beds", json=[])  # the client's read token writes nothing
+    assert r.status_code == 403 and r.json()["detail"].endswith("may not write beds")
     assert "/civic/{module}" in client.get("/openapi.json").json()["paths"]
 
 
 # ---- decisions: alerts, reports, open data ----
 
 
-def test_alerts_reports_and_opendata(ctx: ApiContext, tmp_path) -> None:
+def test_alerts_reports_and_opendata(ctx: ApiContext, auth: dict[str, str], tmp_path) -> None:
     from central.rules import AlertStore, Bed, Figures, evaluate
     from central.rules.model import Rules
 
@@ -266,7 +275,7 @@ def test_alerts_reports_and_opendata(ctx: ApiContext, tmp_path) -> None:
     (opendata / "datadictionary.json").write_text("{}")
     app = ApiContext(engine=ctx.engine, board=ctx.board, cameras=ctx.cameras,
                      report_dir=reports, opendata_dir=opendata)  # fmt: skip
-    with TestClient(create_app(app)) as c:
+    with TestClient(create_app(app), headers=auth) as c:
 
         def areas(**params: str) -> list[tuple[str, str]]:
             r = c.get("/alerts", params=params)

@@ -30,6 +30,7 @@ from central.config import (
 from central.service import SHUTDOWN_BUDGET_S, CentralService, sd_notify
 from siaga.cli import build_parser
 from siaga.wire import counts_topic
+from tests.central.api_fixtures import reader_headers
 from tests.central.summary_fixtures import A, B, counts_message, write_area_files
 from tests.mqtt_broker import MosquittoBroker, Subscriber, wait_until
 
@@ -89,7 +90,8 @@ def test_end_to_end_and_clean_stop(mosquitto, tmp_path):
         assert r.status_code == 200, r.text
         kel = httpx.get(f"{svc.api_url}/summaries/kelurahan/{A}", timeout=5).json()
         assert kel["periods"]["recent"]["compliance"] == round(8 / 9, 4)
-        metrics = httpx.get(f"{svc.api_url}/metrics", timeout=5).text
+        metrics = httpx.get(f"{svc.api_url}/metrics", headers=reader_headers(svc.engine),
+                            timeout=5).text  # fmt: skip
         assert "siaga_central_ingest_stored_total 2" in metrics
         # Delivered just before the stop: ingest is flushed before the final summaries.
         agent_publish(mosquitto, [counts_message("box1", "cam1", A, now, 1, 4, 4, 0)])

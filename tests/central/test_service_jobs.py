@@ -8,6 +8,7 @@ import httpx
 
 from central.config import CentralConfig, CentralSection
 from central.service import CentralService
+from tests.central.api_fixtures import reader_headers
 from tests.central.test_service import make_config
 from tests.mqtt_broker import MosquittoBroker, wait_until
 
@@ -23,7 +24,8 @@ def instance(
 
 def jobs_state(svc: CentralService) -> str:
     assert svc.api_url is not None
-    return str(httpx.get(f"{svc.api_url}/healthz", timeout=5).json()["jobs"])
+    auth = reader_headers(svc.engine)  # the public /healthz says only ok or degraded
+    return str(httpx.get(f"{svc.api_url}/healthz", headers=auth, timeout=5).json()["jobs"])
 
 
 def test_jobs_run_on_one_instance_and_move_when_it_stops(mosquitto, tmp_path: Path) -> None:
@@ -36,7 +38,8 @@ def test_jobs_run_on_one_instance_and_move_when_it_stops(mosquitto, tmp_path: Pa
     try:
         assert first.runs_jobs() and not second.runs_jobs()
         assert (jobs_state(first), jobs_state(second)) == ("running here", "standby")
-        metrics = httpx.get(f"{second.api_url}/metrics", timeout=5).text
+        metrics = httpx.get(f"{second.api_url}/metrics", headers=reader_headers(second.engine),
+                            timeout=5).text  # fmt: skip
         assert "siaga_central_jobs_lease_held 0" in metrics.splitlines()
         assert second.rules_pass() == []  # a standby never evaluates rules nor sends alerts
         assert second.lease is not None and second.lease.current_holder() is not None

@@ -110,9 +110,11 @@ path = "{path.parent / "outbox.sqlite3"}"
     return path
 
 
-def _get(url: str) -> tuple[int, dict]:
+def _get(url: str, token: str | None = None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=5) as r:  # fmt: skip
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -154,6 +156,9 @@ def test_box_counts_reach_the_central_store(
         assert wait_until(lambda: _get(healthz)[0] == 200, 60, 0.5), (
             (tmp_path / "central.log").read_text()[-3000:])
         assert db.is_file()  # migrated from nothing
+        # Raw windows are operator data: a read token, issued as the operator would.
+        token = run([central_venv.siaga, "central", "institution", "add", "wheel-ops", "--name",
+                     "Ops", "--read", "--config", example], env=env).stdout.strip()  # fmt: skip
 
         topic = "siaga/v1/wheel-box/+/counts"
         with Subscriber(central_mosquitto, [topic]).start() as sub:
@@ -169,7 +174,7 @@ def test_box_counts_reach_the_central_store(
 
         def stored() -> list[dict]:
             return _get(f"http://127.0.0.1:{api_port}/windows?agent_id=wheel-box"
-                        "&limit=100")[1].get("windows", [])  # fmt: skip
+                        "&limit=100", token)[1].get("windows", [])  # fmt: skip
 
         assert wait_until(lambda: len(stored()) == len(messages), 30, 0.5), stored()
         rows = sorted(stored(), key=lambda r: r["seq"])

@@ -238,13 +238,13 @@ def test_emqx_acl_follows_the_registry(fleet: Fleet, tmp_path: Path) -> None:
     fleet.provision("smg-07", site="P", kelurahan=KEL)
     out = tmp_path / "bc"
     write_broker_config(fleet, out)
-    acl = (out / "emqx-acl.conf").read_text()
+    acl = (out / "emqx" / "acl.conf").read_text()
     assert '{allow, all, publish, ["siaga/v1/${username}/#"]}.' in acl
     assert '{allow, {user, "central"}, subscribe, ["siaga/v1/#", "$share/+/siaga/v1/#"]}.' in acl
     assert acl.rstrip().endswith("{deny, all}.")
     assert "smg-07" not in acl
     fleet.revoke("smg-07")
-    acl = (out / "emqx-acl.conf").read_text()
+    acl = (out / "emqx" / "acl.conf").read_text()
     deny = '{deny, {user, "smg-07"}, all, ["siaga/v1/#"]}.'
     assert acl.index(deny) < acl.index("{allow, all, publish")  # first match wins
 
