@@ -27,6 +27,7 @@ from central import schema
 from central.api_access import Credentials, ReadAccess
 from central.api_civic import decisions_router
 from central.api_middleware import BodyLimit, RequestCounter
+from central.api_quarantine import quarantine_router
 from central.api_windows import windows_router
 from central.areas import CameraRegistry
 from central.civic.common import AreaCodes
@@ -43,7 +44,7 @@ INGEST_COUNTERS = frozenset({
     "connects", "received", "stored", "duplicates", "availability_updates", "status_updates",
     "ignored", "acked", "batches", "db_errors",
 })  # fmt: skip
-INGEST_LABELS = {"rejected": "reason", "flagged": "flag"}
+INGEST_LABELS = {"rejected": "reason", "flagged": "flag", "quarantined": "reason"}
 Level = Literal["city", "kecamatan", "kelurahan", "camera"]
 
 
@@ -115,6 +116,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(civic_router(ctx.engine, lambda: area_codes(ctx.engine)))
 
     app.include_router(windows_router(ctx.engine), dependencies=[guard])
+    app.include_router(quarantine_router(ctx.engine), dependencies=[guard])
     app.include_router(decisions_router(ctx.engine, ctx.report_dir, ctx.opendata_dir,
                                         alerts_guard=[guard]))  # fmt: skip
 

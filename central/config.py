@@ -71,6 +71,36 @@ class StorageSection(_Section):
     retention_days: int | None = Field(default=None, ge=15, le=36_500)
 
 
+class PlausibilitySection(_Section):
+    """What one camera's count window may claim before it counts (central/plausibility.py).
+
+    A window that breaks one of these is quarantined (kept in the `quarantine` table with its
+    reason, shown by GET /quarantine, left out of every figure), not merged. Defaults:
+    - max_future_s: box clocks are NTP-synced; 2 minutes covers drift and a late sync. A window
+      may end later (an agent's last window at shutdown is emitted whole), but must have begun.
+    - max_age_days: None takes `[storage] retention_days`, else 400 days (a year of history and
+      a month of backlog): a box's outbox does not hold older windows.
+    - max_people_per_minute: 600 people a minute for one camera is a crowd at the capacity of a
+      walkway some 8 m wide (Fruin: ~80 people per metre per minute) all passing in view; no
+      camera at a market or a gate sees more.
+    - max_window_s: the agent's longest window (agent [counting] window_s ≤ 3600).
+    - max_seq / max_windows_per_s / seq_slack: seq bounds (rejected, not quarantined): a seq
+      above max_seq, or further from the epoch's newest stored seq than seq_slack +
+      max_windows_per_s × the seconds between the two, is not one an agent produced (10 windows
+      a second is 50 cameras at 5-s windows on one box).
+    """
+
+    enabled: bool = True
+    max_future_s: float = Field(default=120.0, ge=0, le=86_400)
+    max_age_days: int | None = Field(default=None, ge=1, le=36_500)
+    max_people_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    max_window_s: int = Field(default=3600, ge=5, le=86_400)
+    max_seq: int = Field(default=2**40, ge=1, lt=2**63)
+    max_windows_per_s: float = Field(default=10.0, gt=0, le=100_000)
+    seq_slack: int = Field(default=100_000, ge=0, le=2**40)
+    registry_refresh_s: float = Field(default=300.0, ge=1, le=86_400)
+
+
 class AreasSection(_Section):
     """The city's area hierarchy, boundaries and the camera registry."""
 
@@ -193,6 +223,7 @@ class CentralConfig(FileSettings):
     central: CentralSection = CentralSection()
     mqtt: MqttSection = MqttSection()
     storage: StorageSection = StorageSection()
+    plausibility: PlausibilitySection = PlausibilitySection()
     areas: AreasSection = AreasSection()
     summaries: SummariesSection = SummariesSection()
     api: ApiSection = ApiSection()

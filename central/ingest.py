@@ -41,6 +41,7 @@ from central.ingest_batch import Batch, Chunk, Inbox, RateLimitedLog, classify
 from central.ingest_salvage import is_transient, write_piecewise
 from central.mqtt_ingest import IngestClient, Subscription
 from central.mqtt_wire import RETAIN_SEND_IF_NEW, Publish
+from central.plausibility import Plausibility
 from central.store import EXCERPT_BYTES, Reject, Store
 from siaga.mqtt import check_tls_files
 from siaga.wire import counts_subscription
@@ -70,6 +71,7 @@ class Collector:
         check_tls_files(cfg.mqtt)
         self.cfg, self.store, self.camera_kelurahan = cfg, store, camera_kelurahan
         self.confirmer = confirmer  # tells agents what is committed (central.confirm)
+        self.plausibility = Plausibility.from_config(cfg, store.engine)  # [plausibility]
         self.session_expiry_s = session_expiry_s
         m = cfg.mqtt
         self.instance = cfg.central.instance
@@ -93,6 +95,7 @@ class Collector:
         self._received = 0  # written by the network thread only
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
+        self._quarantined: Counter[str] = Counter()
         self._last_batch_ms = 0.0
         self._lag_ms: deque[float] = deque(maxlen=LAG_SAMPLES)
         self._reject_log = RateLimitedLog()
@@ -194,6 +197,7 @@ class Collector:
                 "received": self._received, "stored": c["stored"],
                 "duplicates": c["duplicates"], "rejected": dict(self._rejected),
                 "rejected_total": sum(self._rejected.values()),
+                "quarantined": dict(self._quarantined),
                 "flagged": {"kelurahan_mismatch": c["kelurahan_mismatch"]},
                 "availability_updates": c["availability"], "status_updates": c["status"],
                 "ignored": c["ignored"], "acked": c["acked"], "queue_depth": len(self._inbox),
@@ -227,7 +231,8 @@ class Collector:
                                  max_payload_bytes=self.max_payload_bytes,
                                  camera_kelurahan=self.camera_kelurahan,
                                  reject_log=self._reject_log,
-                                 revoked=self._revoked.current())  # fmt: skip
+                                 revoked=self._revoked.current(),
+                                 plausibility=self.plausibility)  # fmt: skip
                 if batch.counts:  # here, not on the writer thread: that one is the bottleneck
                     batch.counts_params = self.store.prepare_counts(batch.counts)
             except Exception:
@@ -275,9 +280,10 @@ class Collector:
         for r in conflicts:
             self._reject_log(r.reason, r.topic, r.detail)
         batch.rejects.extend(conflicts)  # counted by reason below (already stored)
-        if self.confirmer is not None and batch.counts:
-            try:
-                self.confirmer.after_commit(batch.counts, batch.floors)
+        if self.confirmer is not None and (batch.counts or batch.quarantined):
+            try:  # a quarantined window is delivered too: it must not hold the agent's mark
+                self.confirmer.after_commit([*batch.counts, *(q.row for q in batch.quarantined)],
+                                            batch.floors)  # fmt: skip
             except Exception:  # the agents re-send and are confirmed after a later batch
                 log.exception("collector %s: confirming a batch to its agents failed",
                               self.instance)  # fmt: skip
@@ -295,6 +301,7 @@ class Collector:
             c["acked"] += acked
             if batch.rejects:
                 self._rejected.update(r.reason for r in batch.rejects)
+            self._quarantined.update(q.reason for q in batch.quarantined)
             self._last_batch_ms = (time.perf_counter() - batch.started) * 1000
             self._lag_ms.extend(lags)
 
@@ -314,6 +321,7 @@ class Collector:
                 return self.store.write_batch(counts=batch.counts, rejects=batch.rejects,
                                               availability=batch.availability,
                                               statuses=batch.statuses,
+                                              quarantined=batch.quarantined,
                                               counts_params=batch.counts_params,
                                               conflicts=conflicts, prefix=self.prefix)  # fmt: skip
             except Exception as exc:

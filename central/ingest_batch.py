@@ -4,6 +4,8 @@ The network thread puts everything one socket read delivered into the `Inbox` at
 writer threads take up to batch_max_rows messages across chunks. `classify` validates a batch
 (central.validate.check on every message) into rows to write, rejects, availability and status
 updates; the inbox never holds more than its bound, so a full one pushes back on the broker.
+Valid windows are then judged by central.plausibility: stored, quarantined or (a seq no agent
+produced) rejected.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from central.mqtt_wire import Publish
+from central.plausibility import Plausibility
+from central.quarantine import Quarantined
 from central.store import Availability, CountRow, Reject, Status, counts_row, excerpt
 from central.validate import Outcome, check
+from siaga.wire import CountsMessage
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +121,7 @@ class Batch:
     """What one batch of deliveries becomes."""
 
     counts: list[CountRow] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)  # central.quarantine
     rejects: list[Reject] = field(default_factory=list)
     availability: list[Availability] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
@@ -132,7 +138,8 @@ class Batch:
 class RateLimitedLog:
     """Logs the first reject of a reason, then at most one line per LOG_EVERY_S per reason."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "rejected") -> None:
+        self.what = what
         self._last: dict[str, float] = {}
         self._held: Counter[str] = Counter()
 
@@ -143,8 +150,11 @@ class RateLimitedLog:
             return
         self._last[reason] = now
         more = self._held.pop(reason, 0)
-        log.warning("rejected message on %r: %s: %s%s", topic[:200], reason, detail[:300],
+        log.warning("%s message on %r: %s: %s%s", self.what, topic[:200], reason, detail[:300],
                     f" ({more} more {reason} since the last line)" if more else "")  # fmt: skip
+
+
+_quarantine_log = RateLimitedLog("quarantined")
 
 
 KelurahanLookup = Callable[[str, str], str | None]
@@ -153,27 +163,29 @@ KelurahanLookup = Callable[[str, str], str | None]
 def classify(
     chunks: list[Chunk], *, prefix: str, max_payload_bytes: int,
     camera_kelurahan: KelurahanLookup | None, reject_log: RateLimitedLog,
-    revoked: Container[str] = frozenset(),
+    revoked: Container[str] = frozenset(), plausibility: Plausibility | None = None,
 ) -> Batch:  # fmt: skip
     """Validate every delivery of a batch and sort it into what to write and what to ack."""
     batch = Batch(size=sum(len(c.pubs) for c in chunks), started=time.perf_counter())
-    for received, gen, pubs in chunks:
+    outcomes = [(received, gen, pubs, [_check(p, prefix, max_payload_bytes, revoked) for p in pubs])
+                for received, gen, pubs in chunks]  # fmt: skip
+    if plausibility is not None:
+        _prepare(plausibility, [o.counts for *_x, outs in outcomes for o in outs if o.counts])
+    for received, gen, pubs, outs in outcomes:
         at = datetime.fromtimestamp(received, UTC)
         mids = [mid for _t, _p, _s, mid, qos, _pr in pubs if qos]
         if mids:
             batch.acks.setdefault(gen, []).extend(mids)
-        for topic, payload, size, _mid, _qos, props in pubs:
-            try:
-                out = check(topic, payload, prefix=prefix, max_payload_bytes=max_payload_bytes,
-                            size=size, revoked=revoked, props=props)  # fmt: skip
-            except Exception as exc:  # a bug must not stall the pipeline on one message
-                log.exception("checking a message on %r failed", topic)
-                out = Outcome("internal_error", f"{type(exc).__name__}: {exc}")
+        for (topic, payload, _size, _mid, _qos, _props), out in zip(pubs, outs, strict=True):
+            if out.counts is not None and plausibility is not None:
+                out = _judge(plausibility, out, at, batch, camera_kelurahan)
             if out.counts is not None:
                 msg = out.counts
                 if msg.epoch and msg.first_unconfirmed is not None:
                     key = (msg.agent_id, msg.epoch)
                     batch.floors[key] = max(batch.floors.get(key, 0), msg.first_unconfirmed)
+                if out.reason is not None:  # quarantined (_judge)
+                    continue
                 flagged = _kelurahan_differs(out, camera_kelurahan)
                 batch.flagged += flagged
                 batch.counts.append(counts_row(out.counts, received_at=at,
@@ -190,6 +202,43 @@ def classify(
             else:
                 batch.ignored += 1
     return batch
+
+
+def _check(pub: Publish, prefix: str, max_payload_bytes: int, revoked: Container[str]) -> Outcome:
+    topic, payload, size, _mid, _qos, props = pub
+    try:
+        return check(topic, payload, prefix=prefix, max_payload_bytes=max_payload_bytes,
+                     size=size, revoked=revoked, props=props)  # fmt: skip
+    except Exception as exc:  # a bug must not stall the pipeline on one message
+        log.exception("checking a message on %r failed", topic)
+        return Outcome("internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def _prepare(plausibility: Plausibility, msgs: list[CountsMessage]) -> None:
+    try:
+        plausibility.prepare(msgs)
+    except Exception:  # judged with what it has: never a stalled pipeline
+        log.exception("preparing the plausibility checks failed")
+
+
+def _judge(plausibility: Plausibility, out: Outcome, at: datetime, batch: Batch,
+           lookup: KelurahanLookup | None) -> Outcome:  # fmt: skip
+    """out as stored (unchanged), quarantined (added to the batch; reason set) or rejected."""
+    msg = out.counts
+    assert msg is not None
+    try:
+        v = plausibility.judge(msg, at)
+    except Exception as exc:
+        log.exception("judging a window of %s failed", msg.agent_id)
+        return Outcome("internal_error", f"{type(exc).__name__}: {exc}")
+    if v.reject is not None:
+        return Outcome(v.reject, v.detail)
+    if v.quarantine is not None:
+        row = counts_row(msg, received_at=at, kelurahan_mismatch=_kelurahan_differs(out, lookup))
+        batch.quarantined.append(Quarantined(row, v.quarantine, v.detail))
+        _quarantine_log(v.quarantine, f"{msg.agent_id}/{msg.camera_id} seq {msg.seq}", v.detail)
+        return out._replace(reason=v.quarantine, detail=v.detail)
+    return out
 
 
 def _kelurahan_differs(out: Outcome, lookup: KelurahanLookup | None) -> bool:

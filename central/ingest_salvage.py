@@ -55,6 +55,8 @@ def write_piecewise(store: Store, batch: Batch, *, prefix: str) -> tuple[int, li
 
     for row in batch.counts:
         new += one(counts_topic(row.agent_id, row.camera_id, prefix), counts=[row])
+    for q in batch.quarantined:
+        one(counts_topic(q.row.agent_id, q.row.camera_id, prefix), quarantined=[q])
     for a in batch.availability:
         one(availability_topic(a.agent_id, prefix), availability=[a])
     for s in batch.statuses:

@@ -51,37 +51,57 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _window_columns() -> list[Column[Any]]:
+    """The columns of one count window, in `counts` order (the quarantine table repeats them)."""
+    return [
+        Column("agent_id", String(64), nullable=False),
+        Column("seq", BigInteger, nullable=False, autoincrement=False),
+        Column("camera_id", String(64), nullable=False),
+        Column("site", String(128), nullable=False),
+        Column("kelurahan_code", String(13), nullable=False),
+        Column("window_start", UtcDateTime(), nullable=False),
+        Column("window_end", UtcDateTime(), nullable=False),
+        Column("people_seen", Integer, nullable=False),
+        Column("masked", Integer, nullable=False),
+        Column("unmasked", Integer, nullable=False),
+        Column("occupancy_mean", Float, nullable=False),
+        Column("occupancy_max", Integer, nullable=False),
+        Column("frames_processed", Integer, nullable=False),
+        Column("frames_inferred", Integer, nullable=False),
+        Column("model_name", String(128), nullable=False),
+        Column("model_version", String(64), nullable=False),
+        Column("model_sha256", String(64), nullable=False),
+        Column("calibration_version", String(64)),
+        # True when the registry maps this camera to another kelurahan than the message says.
+        Column("kelurahan_mismatch", Boolean, nullable=False, default=False),
+        Column("received_at", UtcDateTime(), nullable=False),
+        # The agent's outbox epoch (wire.CountsMessage.epoch; '' for agents without): a wiped
+        # outbox starts a new series from seq 1 instead of being taken for duplicates (0007).
+        Column("epoch", String(32), nullable=False, server_default=""),
+    ]
+
+
 counts = Table(
     "counts",
     metadata,
-    Column("agent_id", String(64), nullable=False),
-    Column("seq", BigInteger, nullable=False, autoincrement=False),
-    Column("camera_id", String(64), nullable=False),
-    Column("site", String(128), nullable=False),
-    Column("kelurahan_code", String(13), nullable=False),
-    Column("window_start", UtcDateTime(), nullable=False),
-    Column("window_end", UtcDateTime(), nullable=False),
-    Column("people_seen", Integer, nullable=False),
-    Column("masked", Integer, nullable=False),
-    Column("unmasked", Integer, nullable=False),
-    Column("occupancy_mean", Float, nullable=False),
-    Column("occupancy_max", Integer, nullable=False),
-    Column("frames_processed", Integer, nullable=False),
-    Column("frames_inferred", Integer, nullable=False),
-    Column("model_name", String(128), nullable=False),
-    Column("model_version", String(64), nullable=False),
-    Column("model_sha256", String(64), nullable=False),
-    Column("calibration_version", String(64)),
-    # True when the registry maps this camera to another kelurahan than the message says.
-    Column("kelurahan_mismatch", Boolean, nullable=False, default=False),
-    Column("received_at", UtcDateTime(), nullable=False),
-    # The agent's outbox epoch (wire.CountsMessage.epoch; '' for agents without): a wiped outbox
-    # starts a new series from seq 1 instead of being taken for duplicates (migration 0007).
-    Column("epoch", String(32), nullable=False, server_default=""),
+    *_window_columns(),
     PrimaryKeyConstraint("agent_id", "epoch", "seq", name="counts_pkey"),
     Index("ix_counts_window_end", "window_end"),
     Index("ix_counts_kelurahan_window", "kelurahan_code", "window_end"),
     Index("ix_counts_camera_window", "agent_id", "camera_id", "window_end"),
+)
+
+# Windows that passed the wire contract but cannot be true (central/plausibility.py): kept with
+# the reason, out of `counts`, so that no figure query can take them in (central/quarantine.py
+# says why a table of its own). Keyed like counts: a redelivery is stored once (0008).
+quarantine = Table(
+    "quarantine",
+    metadata,
+    *_window_columns(),
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    PrimaryKeyConstraint("agent_id", "epoch", "seq", name="quarantine_pkey"),
+    Index("ix_quarantine_received_at", "received_at"),
 )
 
 agents = Table(

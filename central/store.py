@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from central import schema
+from central import quarantine, schema
 from central.migrations import current_revision as current_revision
 from central.migrations import head_revision as head_revision
 from central.migrations import migrate as migrate
@@ -93,6 +93,7 @@ class Store:
         rejects: Sequence[Reject] = (),
         availability: Sequence[Availability] = (),
         statuses: Sequence[Status] = (),
+        quarantined: Sequence[quarantine.Quarantined] = (),
         counts_params: Sequence[Sequence[Any]] | None = None,
         conflicts: list[Reject] | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -103,6 +104,7 @@ class Store:
         does, on its validation thread, to keep the writer thread for the database).
         conflicts: gets the `seq_conflict` rejects found (central.store_conflicts); they are
         recorded with the batch's rejects either way.
+        quarantined: implausible windows (central.quarantine), kept out of `counts`.
         """
         new, agents, found = 0, set[str](), list[Reject]()
         with self.engine.begin() as conn:
@@ -111,6 +113,7 @@ class Store:
                 new, agents = self._counts(conn, counts, params)
                 if new < len(counts):  # duplicates, or the same key with other content
                     found = find_conflicts(conn, counts, prefix=prefix)
+            quarantine.write(conn, quarantined)
             for a in availability:
                 self._availability(conn, a)
             for s in statuses:

@@ -1,7 +1,9 @@
 """Validation of one MQTT delivery against the wire contract and its topic.
 
 Pure: bytes and a topic in, a verdict out (a reject reason, or the parsed message). The
-collector calls it on its worker threads; tests call it directly.
+collector calls it on its worker threads; tests call it directly. Counts are parsed in pydantic's
+strict mode (JSON strings still give datetimes); whether a valid window is plausible is judged
+after, by central.plausibility (its seq reasons join REASONS here as rejects).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from siaga.wire import AVAILABILITY_SINCE, OFFLINE, ONLINE, CountsMessage, Statu
 
 # Why a message is rejected (metrics and the rejects table use these names).
 REASONS = ("oversized", "not_utf8", "not_json", "schema_invalid", "unsupported_schema",
-           "topic_mismatch", "unknown_topic", "revoked_agent", "internal_error")  # fmt: skip
+           "topic_mismatch", "unknown_topic", "revoked_agent", "internal_error",
+           "seq_out_of_range", "seq_jump")  # fmt: skip
 
 
 class Outcome(NamedTuple):
@@ -76,7 +79,9 @@ def check(topic: str, payload: bytes, *, prefix: str, max_payload_bytes: int,
         return Outcome("schema_invalid", "a string contains a NUL character")
     model = CountsMessage if kind == "counts" else StatusMessage
     try:
-        msg = model.model_validate_json(payload)
+        # Counts strictly: "6", 5.0 or true where an integer belongs is no agent's output (they
+        # serialise the same model), and lax parsing let such values through as numbers.
+        msg = model.model_validate_json(payload, strict=kind == "counts")
     except ValidationError as exc:
         return Outcome(_reason(exc, payload), _detail(exc))
     if msg.agent_id != agent or (isinstance(msg, CountsMessage) and msg.camera_id != camera):

@@ -71,9 +71,14 @@ def settled(c: Collector, expected: int) -> Callable[[], bool]:
     return done
 
 
+# Windows from two days ago on (minute-aligned): recent enough to be plausible (central.plausibility
+# quarantines windows older than the retention horizon), far enough back for thousands of seqs.
+_BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
+
+
 def counts_message(agent: str, seq: int, camera: str = "cam1", **over: Any) -> CountsMessage:
     """A valid counts message."""
-    start = datetime(2024, 3, 1, 2, 0, tzinfo=UTC) + timedelta(minutes=seq)
+    start = _BASE + timedelta(minutes=seq)
     fields: dict[str, Any] = {
         "agent_id": agent, "seq": seq, "camera_id": camera, "site": "pasar johar",
         "kelurahan_code": "33.74.01.1001", "window_start": start,
