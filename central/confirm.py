@@ -24,9 +24,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from central import schema
+from central.quarantine import delivered_seqs
 from central.store_rows import CountRow
 from siaga.wire import AckMessage, ack_topic
 
@@ -83,14 +83,12 @@ class Confirmer:
         return mark
 
     def _walk_store(self, key: Key, mark: int) -> int:
-        """Move the watermark over what the store holds contiguously above it."""
-        c = schema.counts.c
+        """Move the watermark over what central holds contiguously above it."""
         agent, epoch = key
         while True:
-            q = (select(c.seq).where(c.agent_id == agent, c.epoch == epoch, c.seq > mark)
-                 .order_by(c.seq).limit(PAGE))  # fmt: skip
+            # Stored or quarantined: central holds both, and the agent must not send either again.
             with self.engine.connect() as conn:
-                page = [int(s) for (s,) in conn.execute(q)]
+                page = delivered_seqs(conn, agent, epoch, above=mark, limit=PAGE)
             for s in page:
                 if s != mark + 1:
                     return mark

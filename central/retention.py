@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
 
 from central import schema
 
@@ -34,10 +34,20 @@ def purge_counts(
     chunk: int = CHUNK_ROWS,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Delete count windows that ended before `before`, chunk rows per transaction; how many."""
-    t = schema.counts
+    """Delete count windows that ended before `before`, and quarantined windows received before
+    it (their own times may be anything: that is why they are there), chunk rows per
+    transaction; how many in all."""
+    total = 0
+    for table, when in ((schema.counts, schema.counts.c.window_end),
+                        (schema.quarantine, schema.quarantine.c.received_at)):  # fmt: skip
+        total += _purge(engine, table, when, before, chunk=chunk, should_stop=should_stop)
+    return total
+
+
+def _purge(engine: Engine, t: Table, when: ColumnElement[datetime], before: datetime, *,
+           chunk: int, should_stop: Callable[[], bool]) -> int:  # fmt: skip
     key = (t.c.agent_id, t.c.epoch, t.c.seq)
-    old = select(*key).where(t.c.window_end < before).limit(chunk)
+    old = select(*key).where(when < before).limit(chunk)
     total = 0
     while not should_stop():
         with engine.begin() as conn:
@@ -45,8 +55,8 @@ def purge_counts(
         total += max(0, n)
         if n < chunk:
             break
-        log.info("retention: %d count windows deleted so far", total)
+        log.info("retention: %d %s rows deleted so far", total, t.name)
     if total:
-        log.info("retention: %d count windows that ended before %s deleted", total,
+        log.info("retention: %d %s rows from before %s deleted", total, t.name,
                  before.isoformat(timespec="seconds"))  # fmt: skip
     return total

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select
+from sqlalchemy import Connection, Engine, Table, delete, func, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import quarantine, schema
@@ -267,14 +267,21 @@ class Store:
         with self.engine.connect() as conn:
             return {(a, e, int(s)) for a, e, s in conn.execute(q)}
 
-    def gaps(self, agent_id: str | None = None) -> list[Gap]:
-        """Missing seq runs per agent and epoch between its lowest and highest stored seq."""
-        c = schema.counts.c
-        prev = func.lag(c.seq).over(partition_by=(c.agent_id, c.epoch), order_by=c.seq)
-        inner = select(c.agent_id, c.epoch, c.seq, prev.label("prev"))
+    def _held_keys(self, agent_id: str | None) -> Any:
+        """(agent_id, epoch, seq) of every window central holds: stored, or quarantined (kept
+        out of the figures, but delivered: not a gap)."""
+        c, q = schema.counts.c, schema.quarantine.c
+        a = select(c.agent_id, c.epoch, c.seq)
+        b = select(q.agent_id, q.epoch, q.seq)
         if agent_id is not None:
-            inner = inner.where(c.agent_id == agent_id)
-        sub = inner.subquery()
+            a, b = a.where(c.agent_id == agent_id), b.where(q.agent_id == agent_id)
+        return union(a, b).subquery()
+
+    def gaps(self, agent_id: str | None = None) -> list[Gap]:
+        """Missing seq runs per agent and epoch between its lowest and highest held seq."""
+        k = self._held_keys(agent_id).c
+        prev = func.lag(k.seq).over(partition_by=(k.agent_id, k.epoch), order_by=k.seq)
+        sub = select(k.agent_id, k.epoch, k.seq, prev.label("prev")).subquery()
         q = (
             select(sub.c.agent_id, sub.c.prev + 1, sub.c.seq - 1, sub.c.epoch)
             .where(sub.c.seq - sub.c.prev > 1)
@@ -284,14 +291,12 @@ class Store:
             return [Gap(a, int(lo), int(hi), e) for a, lo, hi, e in conn.execute(q)]
 
     def seq_summary(self, agent_id: str | None = None) -> list[SeqSummary]:
-        """Per agent and epoch: first and last seq stored, how many, how many missing between."""
-        c = schema.counts.c
-        q = select(c.agent_id, func.min(c.seq), func.max(c.seq), func.count(), c.epoch).group_by(
-            c.agent_id, c.epoch)
-        if agent_id is not None:
-            q = q.where(c.agent_id == agent_id)
+        """Per agent and epoch: first and last seq held, how many, how many missing between."""
+        k = self._held_keys(agent_id).c
+        q = select(k.agent_id, func.min(k.seq), func.max(k.seq), func.count(), k.epoch).group_by(
+            k.agent_id, k.epoch)
         with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(c.agent_id, c.epoch)).all()
+            rows = conn.execute(q.order_by(k.agent_id, k.epoch)).all()
         return [SeqSummary(a, int(lo), int(hi), int(n), int(hi) - int(lo) + 1 - int(n), e)
                 for a, lo, hi, n, e in rows]  # fmt: skip
 

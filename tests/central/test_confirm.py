@@ -102,3 +102,15 @@ def test_same_key_other_content_is_a_recorded_conflict(store: Store) -> None:
     assert [r.reason for r in store.recent_rejects()] == ["seq_conflict"]
     # The first window under the key stays.
     assert store.count_rows() == 2
+
+
+def test_a_new_collector_walks_over_quarantined_seqs(store: Store) -> None:
+    from central.quarantine import Quarantined
+
+    store.write_batch(counts=[row(1), row(3)],
+                      quarantined=[Quarantined(row(2, people=10**6), "too_many_people", "x")])
+    assert store.gaps() == []  # held, not missing
+    sent = Sent()
+    c = Confirmer(store.engine, sent, prefix="siaga/v1")
+    commit(store, c, [row(4)])  # a collector that never saw 1..3: it reads what is held
+    assert sent.last == 4

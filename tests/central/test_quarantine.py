@@ -217,3 +217,7 @@ def test_a_quarantined_window_is_delivered_for_confirmation(
         assert quarantine.delivered_seqs(conn, "box1", EPOCH1, above=1, limit=1) == [2]
         assert quarantine.quarantined_seqs(conn, "box1", EPOCH1, first=1, last=3) == [2]
         assert quarantine.quarantined_seqs(conn, "box1", "other", first=1, last=3) == []
+    # Held, not missing: no gap where the quarantined window is.
+    assert store.gaps() == []
+    (summary,) = store.seq_summary("box1")
+    assert (summary.first_seq, summary.last_seq, summary.stored, summary.missing) == (1, 3, 3, 0)

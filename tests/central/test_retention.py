@@ -67,3 +67,22 @@ def test_the_report_scheduler_applies_the_retention(
 def test_retention_shorter_than_the_summaries_and_catch_up_is_refused() -> None:
     with pytest.raises(ValidationError, match="greater than or equal to 15"):
         StorageSection(retention_days=7)
+
+
+def test_quarantined_windows_go_by_when_they_were_received(store: Store) -> None:
+    from central.quarantine import Quarantined
+    from central.store_rows import as_count_row
+
+    def held(seq: int, received_days_ago: float) -> Quarantined:
+        # A window claiming to be in 2099: only its receive time can age it out.
+        r = as_count_row(row("q", seq, window_start=datetime(2099, 1, 1, tzinfo=UTC),
+                             window_end=datetime(2099, 1, 1, 0, 1, tzinfo=UTC),
+                             received_at=NOW - timedelta(days=received_days_ago)))  # fmt: skip
+        return Quarantined(r, "future_window", "test")
+
+    store.write_batch(quarantined=[held(1, 40), held(2, 40), held(3, 2)])
+    assert purge_counts(store.engine, cutoff(NOW, 30)) == 2
+    with store.engine.connect() as conn:
+        from central.quarantine import delivered_seqs
+
+        assert delivered_seqs(conn, "q", "", above=0, limit=10) == [3]
