@@ -32,6 +32,7 @@ class Event:
     mid: int = 0
     code: ReasonCode | None = None
     receive_max: int = 0
+    max_packet: int = 0  # the broker's Maximum Packet Size (CONNACK), 0: not given
     payload: bytes = b""  # "confirm": central's AckMessage
 
 
@@ -48,6 +49,7 @@ class Session:
     up_since: float = 0.0
     up_for_s: float = 0.0
     window: int = 1
+    max_packet: int = 0  # 0: no limit announced
     last_sent: int | None = None
     inflight: dict[int, int] = field(default_factory=dict)  # mid -> seq
     control: dict[int, str] = field(default_factory=dict)  # mid -> topic (online, status, offline)
@@ -84,7 +86,8 @@ def new_client(
 
     def on_connect(_c: Any, _u: Any, _f: Any, code: ReasonCode, props: Any) -> None:
         receive_max = int(getattr(props, "ReceiveMaximum", 0) or 0)
-        put(Event("connack", gen, code=code, receive_max=receive_max))
+        max_packet = int(getattr(props, "MaximumPacketSize", 0) or 0)
+        put(Event("connack", gen, code=code, receive_max=receive_max, max_packet=max_packet))
 
     def on_publish(_c: Any, _u: Any, mid: int, code: ReasonCode, _p: Any) -> None:
         put(Event("puback", gen, mid=mid, code=code))

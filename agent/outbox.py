@@ -252,6 +252,22 @@ class Outbox:
             self._depth -= n
             return n
 
+    def discard(self, seq: int) -> bool:
+        """Drop one row that can never be delivered, counted with the cap's drops."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                n = conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
+                conn.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'", (n,))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._error("cannot write to", exc, opening=False) from exc
+            self._depth -= n
+            self._dropped += n
+            return n == 1
+
     def confirm(self, epoch: str, seq: int) -> int:
         """Central confirmed every seq of epoch up to seq: delete those rows; how many existed.
 

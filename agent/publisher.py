@@ -71,6 +71,12 @@ DISCONNECT_WAIT_S = 1.0
 CONTROL_SLOTS = 2  # availability + status, outside the outbox
 _NORMAL = 0
 _WITH_WILL = 4  # MQTT v5 "Disconnect with will message": the broker still says offline
+# PUBACK reason codes that sending again cannot change: topic name invalid, packet too large
+# (over the broker's message_size_limit), payload format invalid.
+NEVER_ACCEPTED = frozenset({0x90, 0x95, 0x99})
+# A PUBLISH's bytes beyond topic and payload at most: fixed header 5, topic length 2, packet id 2,
+# properties length 4.
+PUBLISH_OVERHEAD = 13
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +315,7 @@ class Publisher:
         s.up, s.up_since = True, time.monotonic()
         # The broker's Receive Maximum covers our availability and status messages too.
         s.window = max(1, min(self.cfg.max_inflight, (ev.receive_max or 65535) - CONTROL_SLOTS))
+        s.max_packet = ev.max_packet
         with self._lock:
             self._connected = True
             self._connects += 1
@@ -327,6 +334,8 @@ class Publisher:
         seq = s.inflight.pop(ev.mid, None)
         if seq is None:
             s.control.pop(ev.mid, None)
+        elif ev.code is not None and ev.code.value in NEVER_ACCEPTED:
+            self._discard(seq, f"the broker refuses it for good: {ev.code}")
         elif ev.code is not None and ev.code.is_failure:
             # Keep the row: it is retried on the next connection, or dropped by the cap.
             with self._lock:
@@ -388,10 +397,17 @@ class Publisher:
         if room <= 0 or (self._stop.is_set() and time.monotonic() >= self._flush_until):
             return
         for row in self.outbox.pending(room, after_seq=s.last_sent):
+            size = len(row.payload) + len(row.topic.encode()) + PUBLISH_OVERHEAD
+            if s.max_packet and size > s.max_packet:
+                # The broker would drop the connection over it, on every connection, for ever.
+                self._discard(row.seq, f"{size} bytes, over the broker's maximum packet size "
+                                       f"of {s.max_packet}")  # fmt: skip
+                s.last_sent = row.seq
+                continue
             try:
                 info = s.client.publish(row.topic, row.payload, qos=1)
             except ValueError as exc:
-                self._discard(row.seq, row.topic, exc)
+                self._discard(row.seq, f"paho refuses it on {row.topic!r}: {exc}")
                 continue
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._lost(s, info.rc)
@@ -404,11 +420,12 @@ class Publisher:
                     self._resent += 1
                 self._max_sent_seq = max(self._max_sent_seq, row.seq)
 
-    def _discard(self, seq: int, topic: str, exc: ValueError) -> None:
-        # paho refuses it (bad topic, oversized payload): it could never be sent, and keeping it
-        # would stall every later row on every connection.
-        log.error("seq %d on %r can never be published (%s); removing it", seq, topic, exc)
-        self.outbox.ack(seq)
+    def _discard(self, seq: int, why: str) -> None:
+        # It could never be delivered, and keeping it would stall every later row (and, with
+        # central's confirmation, the confirmation of every later row) for ever. It is counted
+        # in the status's `dropped`, and central sees the gap.
+        log.error("seq %d can never be delivered (%s); dropping it", seq, why)
+        self.outbox.discard(seq)
         with self._lock:
             self._rejected += 1
 

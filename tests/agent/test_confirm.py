@@ -136,3 +136,23 @@ def test_the_ack_topic_must_be_readable_else_pubacks_decide(
     else:
         assert wait_until(lambda: ob.depth() == 0, 20), (ob.depth(), pub.stats())
         assert "pattern read" in (pub.stats().last_error or ""), pub.stats().last_error
+
+
+def test_a_window_the_broker_refuses_for_good_is_dropped_and_counted(mosquitto_factory, box,
+                                                                     tmp_path):  # fmt: skip
+    # Over the maximum packet size the broker announces: sent, it would make the broker drop the
+    # connection, on every connection; kept, it would hold back the confirmation of every later
+    # window for ever.
+    broker = mosquitto_factory(extra_config=["max_packet_size 1000"])
+    pub, ob = start(box, broker, tmp_path / "o.sqlite3")
+    with Subscriber(broker, [TOPIC]) as sub:
+        ob.enqueue(TOPIC, lambda s: str(s).encode())
+        ob.enqueue(TOPIC, lambda s: b"x" * 2000)
+        ob.enqueue(TOPIC, lambda s: str(s).encode())
+        pub.notify()
+        assert sub.wait_for(lambda m: len(m) >= 2, 10)
+        assert wait_until(lambda: ob.dropped() == 1, 5), (ob.dropped(), pub.stats())
+        assert [m.payload for m in sub.snapshot()] == [b"1", b"3"]
+    assert [r.seq for r in ob.pending(10)] == [1, 3]  # waiting for central, 2 gone for good
+    confirm(broker, ob.epoch, 1)
+    assert wait_until(lambda: ob.depth() == 1, 5)
