@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import threading
 import time
 
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.mqtt_session import Session
 from agent.outbox import Outbox
 from siaga.wire import AckMessage
 
@@ -51,20 +55,49 @@ def probe_nonce(payload: bytes) -> str | None:
 class Confirmations:
     """Applies central's confirmations to the outbox and decides when to re-send."""
 
-    def __init__(self, agent_id: str, outbox: Outbox, *, timeout_s: float) -> None:
-        self.agent_id, self.outbox, self.timeout_s = agent_id, outbox, timeout_s
+    def __init__(self, agent_id: str, outbox: Outbox, *, topic: str, timeout_s: float) -> None:
+        self.agent_id, self.outbox, self.topic, self.timeout_s = agent_id, outbox, topic, timeout_s
         self._lock = threading.Lock()
         self._wait_s = timeout_s
         self._progress_at = time.monotonic()  # last time something moved (or a re-send went)
         self.confirmed = 0  # rows removed by central's confirmation
         self.resends = 0  # times unconfirmed rows were sent again
 
-    def restart_clock(self) -> None:
-        """A new connection: its own sends get the full wait."""
-        self._progress_at = time.monotonic()
+    def start(self, s: Session) -> None:
+        """After CONNACK: rows wait for central from now on (those PUBACKed before the SUBACK
+        too: they are confirmed, or sent again); subscribe to the confirmations."""
+        s.confirming = True
+        s.client.subscribe(self.topic, qos=1)
+        self._progress_at = time.monotonic()  # this connection's sends get the full wait
 
-    def on_message(self, payload: bytes) -> int:
-        """Apply one confirmation; how many rows it removed."""
+    def on_suback(self, s: Session, code: ReasonCode | None) -> str | None:
+        """Send the read probe; why confirmations cannot be had, when the broker refused."""
+        if code is not None and code.is_failure:
+            return f"subscription refused: {code}"
+        if s.confirming and not s.probe:
+            s.probe, payload = new_probe()
+            info = s.client.publish(self.topic, payload, qos=1)
+            s.control[info.mid] = self.topic
+            s.probe_until = time.monotonic() + PROBE_TIMEOUT_S
+        return None
+
+    def probe_failed(self, s: Session) -> str | None:
+        """Why confirmations cannot be read, once the probe is overdue; else None."""
+        if time.monotonic() <= s.probe_until:
+            return None
+        return "the probe on it never came back: the ACL does not let this user read it"
+
+    def give_up(self, s: Session) -> None:
+        """This connection goes by the broker's PUBACK."""
+        s.confirming, s.probe_until = False, math.inf
+
+    def on_message(self, s: Session, payload: bytes) -> int:
+        """Apply one message on the ack topic (a confirmation, or our probe); rows removed."""
+        nonce = probe_nonce(payload)
+        if nonce is not None:
+            if nonce == s.probe:
+                s.probe_until = math.inf  # this user can read its confirmations
+            return 0
         try:
             ack = AckMessage.model_validate_json(payload)
         except ValueError as exc:

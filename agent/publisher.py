@@ -35,13 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttSection
-from agent.confirm import (
-    PROBE_TIMEOUT_S,
-    Confirmations,
-    new_probe,
-    probe_nonce,
-    refused_confirmations,
-)
+from agent.confirm import Confirmations, refused_confirmations
 from agent.mqtt_session import (
     Event,
     Session,
@@ -109,7 +103,8 @@ class Publisher:
         self.status_topic = status_topic(agent_id, cfg.topic_prefix)
         self.ack_topic = ack_topic(agent_id, cfg.topic_prefix)
         self.confirm_by_central = cfg.confirm == "central"
-        self.confirmations = Confirmations(agent_id, outbox, timeout_s=cfg.confirm_timeout_s)
+        self.confirmations = Confirmations(agent_id, outbox, topic=self.ack_topic,
+                                           timeout_s=cfg.confirm_timeout_s)  # fmt: skip
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the figures below and the latest status
@@ -236,10 +231,8 @@ class Publisher:
         connack_until = time.monotonic() + CONNACK_TIMEOUT_S
         while not s.ended:
             if s.up:
-                if s.confirming and time.monotonic() > s.probe_until:
-                    self._no_confirmations(s, "the probe on it never came back: the ACL does "
-                                           "not let this user read it")  # fmt: skip
-                self._resend_unconfirmed(s)
+                if s.confirming:
+                    self._confirm_tick(s)
                 self._fill(s)
             if self._stop.is_set() and self._flushed(s):
                 return
@@ -301,7 +294,7 @@ class Publisher:
         elif ev.kind == "suback":
             self._on_suback(s, ev)
         elif ev.kind == "confirm":
-            self._on_confirm(s, ev)
+            self.confirmations.on_message(s, ev.payload)
         elif ev.kind == "disconnect":
             self._on_disconnect(s, ev)
 
@@ -325,10 +318,7 @@ class Publisher:
         self._publish_control(s, self.availability_topic, ONLINE.encode())
         self._publish_status_now(s)
         if self.confirm_by_central:
-            # Rows PUBACKed before the SUBACK stay too: they are confirmed, or sent again.
-            s.confirming = True
-            s.client.subscribe(self.ack_topic, qos=1)
-            self.confirmations.restart_clock()
+            self.confirmations.start(s)
 
     def _on_puback(self, s: Session, ev: Event, acks: list[int]) -> None:
         seq = s.inflight.pop(ev.mid, None)
@@ -348,34 +338,25 @@ class Publisher:
                 self._acked += 1  # taken by the broker; the row waits for central
 
     def _on_suback(self, s: Session, ev: Event) -> None:
-        if ev.code is not None and ev.code.is_failure:
-            self._no_confirmations(s, f"subscription refused: {ev.code}")
-        elif s.confirming and not s.probe:
-            s.probe, payload = new_probe()
-            info = s.client.publish(self.ack_topic, payload, qos=1)
-            s.control[info.mid] = self.ack_topic
-            s.probe_until = time.monotonic() + PROBE_TIMEOUT_S
+        why = self.confirmations.on_suback(s, ev.code)
+        if why is not None:
+            self._no_confirmations(s, why)
 
-    def _on_confirm(self, s: Session, ev: Event) -> None:
-        nonce = probe_nonce(ev.payload)
-        if nonce is None:
-            self.confirmations.on_message(ev.payload)
-        elif nonce == s.probe:
-            s.probe_until = math.inf  # this user can read its confirmations
+    def _confirm_tick(self, s: Session) -> None:
+        """The probe's deadline, and re-sending what central has not confirmed."""
+        why = self.confirmations.probe_failed(s)
+        if why is not None:
+            self._no_confirmations(s, why)
+        elif not s.inflight and s.last_sent is not None and not self._stop.is_set():
+            first = self.confirmations.resend_from(s.last_sent)
+            if first is not None:
+                s.last_sent = first - 1
 
     def _no_confirmations(self, s: Session, why: str) -> None:
-        s.confirming, s.probe_until = False, math.inf
+        self.confirmations.give_up(s)
         self._fail(refused_confirmations(self._where(), self.username, self.ack_topic, why),
                    logging.ERROR)  # fmt: skip
         s.last_sent = None  # what was PUBACKed and kept goes again, to be PUBACKed, deleted
-
-    def _resend_unconfirmed(self, s: Session) -> None:
-        """Send again, from the oldest, what the broker took but central has not confirmed."""
-        if not s.confirming or s.inflight or s.last_sent is None or self._stop.is_set():
-            return
-        first = self.confirmations.resend_from(s.last_sent)
-        if first is not None:
-            s.last_sent = first - 1
 
     def _on_disconnect(self, s: Session, ev: Event) -> None:
         was_up = s.up
