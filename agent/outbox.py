@@ -233,38 +233,39 @@ class Outbox:
         """Delete one acknowledged row; False when it was already gone."""
         return self.ack_many([seq]) == 1
 
+    def _delete(self, where: str, args: tuple[int, ...], counter: str | None = None,
+                value: str = "value + ?") -> int:
+        """DELETE FROM outbox WHERE <where> and, when given, update one counter (its new value
+        as an expression of the rows deleted, or of args), in one transaction; rows deleted.
+        The caller holds the lock."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            n = int(conn.execute(f"DELETE FROM outbox WHERE {where}", args).rowcount)
+            if counter is not None:
+                param = n if value == "value + ?" else args[0]
+                conn.execute(f"UPDATE counters SET value = {value} WHERE name = ?",
+                             (param, counter))  # fmt: skip
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._error("cannot write to", exc, opening=False) from exc
+        self._depth -= n
+        return n
+
     def ack_many(self, seqs: Iterable[int]) -> int:
         """Delete acknowledged rows in one transaction; returns how many existed."""
-        keys = [(s,) for s in seqs]
+        keys = sorted(set(seqs))
         if not keys:
             return 0
         with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                before = conn.total_changes
-                conn.executemany("DELETE FROM outbox WHERE seq = ?", keys)
-                n = conn.total_changes - before
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._error("cannot write to", exc, opening=False) from exc
-            self._depth -= n
-            return n
+            marks = ", ".join("?" * len(keys))
+            return self._delete(f"seq IN ({marks})", tuple(keys))
 
     def discard(self, seq: int) -> bool:
         """Drop one row that can never be delivered, counted with the cap's drops."""
         with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                n = conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
-                conn.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'", (n,))
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._error("cannot write to", exc, opening=False) from exc
-            self._depth -= n
+            n = self._delete("seq = ?", (seq,), "dropped")
             self._dropped += n
             return n == 1
 
@@ -278,18 +279,9 @@ class Outbox:
         with self._lock:
             if seq <= self._confirmed:
                 return 0
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                n = conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)).rowcount
-                conn.execute("UPDATE counters SET value = ? WHERE name = 'confirmed'", (seq,))
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._error("cannot write to", exc, opening=False) from exc
-            self._depth -= n
+            n = self._delete("seq <= ?", (seq,), "confirmed", value="?")
             self._confirmed = seq
-            return int(n)
+            return n
 
     def confirmed_seq(self) -> int | None:
         """The highest seq central confirmed for this epoch, or None before the first."""
