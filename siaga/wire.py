@@ -3,7 +3,14 @@
 Both `agent` and `central` import this module and nothing else of each other; it depends on
 pydantic alone. Changing a field here is a protocol change: bump the schema version. Adding an
 optional field is not, provided central is upgraded before the agents (central refuses unknown
-fields): that is how `epoch`, `first_unconfirmed` and the status's delivery fields came in.
+fields): that is how `epoch`, `first_unconfirmed` and the status's delivery fields came in, and
+the mask judgement (`not_judged`, `suitable`, the status's `judgement`).
+
+Mask judgement: `people_seen` counts every confirmed person; `masked` and `unmasked` only those
+whose face the agent could judge (big enough, face-shaped, one class clearly ahead, in more than
+one frame: agent/judge.py); `not_judged` the rest. Compliance is masked / (masked + unmasked).
+An agent without judgement sends no `not_judged`; its people were all judged (people_seen =
+masked + unmasked), so central reads a missing `not_judged` as people_seen - masked - unmasked.
 """
 
 from __future__ import annotations
@@ -97,6 +104,11 @@ class CountsMessage(_Wire):
     # The lowest seq the agent still held unconfirmed when it built this message: every seq
     # below it was confirmed by central or dropped by the outbox cap. Central confirms from here.
     first_unconfirmed: int | None = Field(default=None, ge=0, lt=2**63)
+    # Mask judgement (optional: see the module docstring). `suitable` is the agent's verdict on
+    # the camera when the window closed: False = this view cannot judge masks (central keeps its
+    # people, leaves it out of compliance); None = not assessed (too few faces yet, older agent).
+    not_judged: Count | None = None
+    suitable: bool | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> CountsMessage:
@@ -104,6 +116,11 @@ class CountsMessage(_Wire):
             raise ValueError("window_end must be after window_start")
         if self.masked + self.unmasked > self.people_seen:
             raise ValueError("masked + unmasked cannot exceed people_seen")
+        if (
+            self.not_judged is not None
+            and self.masked + self.unmasked + self.not_judged != self.people_seen
+        ):
+            raise ValueError("masked + unmasked + not_judged must equal people_seen")
         if self.frames_inferred > self.frames_processed:
             raise ValueError("frames_inferred cannot exceed frames_processed")
         if self.first_unconfirmed is not None and self.first_unconfirmed > self.seq:
@@ -115,6 +132,15 @@ class CountsMessage(_Wire):
         return self.model_dump_json(by_alias=True).encode()
 
 
+class Judgement(_Wire):
+    """Can this camera judge masks? Over the agent's recent faces (agent/judge.py)."""
+
+    suitable: bool | None  # None: too few faces seen yet to say
+    reason: str | None = Field(default=None, max_length=300)  # why not, in words
+    faces: Count  # face detections assessed (the recent ones, in the camera's zones)
+    judgeable: Count  # of them, big enough, face-shaped and clear enough to judge
+
+
 class CameraHealth(_Wire):
     """Per-camera health figures inside a status message."""
 
@@ -124,6 +150,7 @@ class CameraHealth(_Wire):
     stalls: Count
     corrupt_frames: Count = 0
     connected: bool
+    judgement: Judgement | None = None  # optional: older agents send none
 
 
 class StatusMessage(_Wire):
