@@ -78,6 +78,10 @@ def _window_columns() -> list[Column[Any]]:
         # The agent's outbox epoch (wire.CountsMessage.epoch; '' for agents without): a wiped
         # outbox starts a new series from seq 1 instead of being taken for duplicates (0007).
         Column("epoch", String(32), nullable=False, server_default=""),
+        # The agent's verdict on the camera when the window closed (wire.CountsMessage.suitable):
+        # False = the view cannot judge masks, left out of compliance (central/judged.py);
+        # NULL = not assessed, or an agent from before mask judgement (0009).
+        Column("suitable", Boolean),
     ]
 
 

@@ -126,6 +126,7 @@ class CountRow(NamedTuple):
     kelurahan_mismatch: bool
     received_at: datetime
     epoch: str = ""
+    suitable: bool | None = None
 
 
 def counts_row(
@@ -138,6 +139,7 @@ def counts_row(
         msg.window_end, msg.people_seen, msg.masked, msg.unmasked, msg.occupancy_mean,
         msg.occupancy_max, msg.frames_processed, msg.frames_inferred, m.name, m.version,
         m.sha256, msg.calibration_version, kelurahan_mismatch, received_at, msg.epoch or "",
+        msg.suitable,
     )  # fmt: skip
 
 
@@ -209,7 +211,8 @@ def pg_copy_insert(cursor: Any, params: Sequence[Sequence[Any]]) -> int:
 def sqlite_insert() -> str:
     """The dialect's INSERT … ON CONFLICT DO NOTHING, positional "?" in column order."""
     stmt = sqlite.insert(schema.counts).on_conflict_do_nothing(
-        index_elements=["agent_id", "epoch", "seq"])
+        index_elements=["agent_id", "epoch", "seq"]
+    )
     return str(stmt.compile(dialect=sqlite.dialect()))
 
 
