@@ -112,11 +112,18 @@ class AreasSection(_Section):
 
 
 class SummariesSection(_Section):
-    """Live summaries published on the retained summary topics."""
+    """Live summaries published on the retained summary topics.
+
+    min_people_for_ratio and include_unsuitable_cameras also hold for the daily report, the open
+    data and the decision rules (central/judged.py): compliance needs min_people_for_ratio people
+    *judged*; windows of cameras their agent marks unsuitable for judging masks keep their people
+    seen but are left out of compliance unless include_unsuitable_cameras.
+    """
 
     interval_s: float = Field(default=60.0, ge=1, le=3600)
     recent_min: int = Field(default=20, ge=1, le=1440)
     min_people_for_ratio: int = Field(default=20, ge=1, le=100_000)
+    include_unsuitable_cameras: bool = False
     stale_after_s: float = Field(default=300.0, ge=10, le=86_400)
     timezone: str = "Asia/Jakarta"
 

@@ -7,6 +7,11 @@ refreshed a few per pass (so late data from a box that was offline shows up with
 HOUR_REFRESH_S / DAY_REFRESH_S); a pass scans the last `recent_min` minutes, the current hour and
 the buckets due. Computation is pure (engine + clock in, payloads out); publishing is separate.
 
+Each period has people_seen (every window), masked / unmasked / judged of the windows that count
+towards compliance and not_judged = people_seen - judged (central/judged.py says which and why),
+unsuitable_people (seen by cameras their agent marks unsuitable) and compliance, None below
+min_people_for_ratio people judged. A camera's payload says `suitable`: its newest window's flag.
+
 Kelurahan, kecamatan and city payloads also carry `civic`: the local day's COVID-19 cases and
 weekly rate per 100,000, PPKM-style level, isolation beds and pharmacy stock of the area
 (central/civic/figures.py says how each is computed).
@@ -17,20 +22,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
-from central import schema
 from central.areas import Areas, CameraRegistry
 from central.civic.figures import area_civic
 from central.config import SummariesSection
 from central.rules.model import DEFAULT_RULES, Rules
+from central.summary_rows import Rows, Totals, camera_rows, compliance, merge
 from siaga.wire import summary_topic
 
 log = logging.getLogger(__name__)
@@ -47,42 +52,6 @@ FUTURE_TOLERANCE_S: Final = 300.0
 CamKey = tuple[str, str]  # (agent_id, camera_id)
 
 
-def utc(t: datetime) -> datetime:
-    """Aware UTC for SQL parameters (SQLite stores datetimes without their offset)."""
-    return t.astimezone(UTC)
-
-
-def aware(t: datetime | None) -> datetime | None:
-    """A datetime read back from the database, as aware UTC (SQLite returns it naive)."""
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-@dataclass(slots=True)
-class Totals:
-    """Sums over count windows."""
-
-    people_seen: int = 0
-    masked: int = 0
-    unmasked: int = 0
-    windows: int = 0
-    newest_end: datetime | None = None
-
-    def add(self, other: Totals) -> None:
-        """Accumulate other into self."""
-        self.people_seen += other.people_seen
-        self.masked += other.masked
-        self.unmasked += other.unmasked
-        self.windows += other.windows
-        if other.newest_end is not None and (
-            self.newest_end is None or other.newest_end > self.newest_end
-        ):
-            self.newest_end = other.newest_end
-
-
-# (agent_id, camera_id, reported kelurahan) -> totals
-Rows = dict[tuple[str, str, str], Totals]
 # camera -> (the kelurahan its newest counts reported, that window's end)
 Reported = dict[CamKey, tuple[str, datetime | None]]
 
@@ -113,41 +82,6 @@ def periods(now: datetime, cfg: SummariesSection) -> dict[str, Period]:
 def day_start(d: date, tz: ZoneInfo) -> datetime:
     """Local midnight of d."""
     return datetime.combine(d, dtime(0), tzinfo=tz)
-
-
-def camera_rows(conn: Connection, start: datetime, end: datetime) -> Rows:
-    """Per (agent, camera, kelurahan) sums of windows with start < window_end <= end."""
-    c = schema.counts.c
-    q = (
-        select(
-            c.agent_id, c.camera_id, c.kelurahan_code,
-            func.sum(c.people_seen), func.sum(c.masked), func.sum(c.unmasked),
-            func.count(), func.max(c.window_end),
-        )
-        .where(c.window_end > utc(start), c.window_end <= utc(end))
-        .group_by(c.agent_id, c.camera_id, c.kelurahan_code)
-    )  # fmt: skip
-    return {
-        (a, cam, kel): Totals(int(p or 0), int(m or 0), int(u or 0), int(n), aware(newest))
-        for a, cam, kel, p, m, u, n, newest in conn.execute(q)
-    }
-
-
-def merge(parts: Iterable[Rows]) -> Rows:
-    """Sum several row sets key by key."""
-    out: Rows = {}
-    for part in parts:
-        for key, t in part.items():
-            out.setdefault(key, Totals()).add(t)
-    return out
-
-
-def compliance(t: Totals, min_people: int) -> float | None:
-    """masked / (masked + unmasked), or None below min_people people seen."""
-    judged = t.masked + t.unmasked
-    if t.people_seen < min_people or judged == 0:
-        return None
-    return round(t.masked / judged, 4)
 
 
 @dataclass
@@ -201,6 +135,10 @@ class Summarizer:
         self._buckets: dict[tuple[datetime, datetime], tuple[float, Rows]] = {}
         self.last_pass_s = 0.0
 
+    def _rows(self, conn: Connection, start: datetime, end: datetime) -> Rows:
+        return camera_rows(conn, start, end,
+                           include_unsuitable=self.cfg.include_unsuitable_cameras)  # fmt: skip
+
     def _cached(self, conn: Connection, spans: list[tuple[datetime, datetime, float]]) -> Rows:
         """Rows of closed (start, end, refresh_s) buckets: missing ones computed, some refreshed."""
         old, self._buckets = self._buckets, {}
@@ -213,7 +151,7 @@ class Summarizer:
             if (a, b) in old and (a, b) not in due:
                 self._buckets[(a, b)] = old[(a, b)]
             else:
-                self._buckets[(a, b)] = (now, camera_rows(conn, a, b))
+                self._buckets[(a, b)] = (now, self._rows(conn, a, b))
         return merge(self._buckets[(a, b)][1] for a, b, _ in spans)
 
     def fetch(self, now: datetime) -> dict[str, Rows]:
@@ -229,9 +167,9 @@ class Summarizer:
                 for d in (today - timedelta(days=i) for i in range(1, DAYS))]  # fmt: skip
         until = now + timedelta(seconds=FUTURE_TOLERANCE_S)
         with self.engine.connect() as conn:
-            recent = camera_rows(conn, per["recent"].start, until)
+            recent = self._rows(conn, per["recent"].start, until)
             closed = self._cached(conn, hours + days)
-            current = camera_rows(conn, hour, until)
+            current = self._rows(conn, hour, until)
             # Civic figures of the local day (small tables: read every pass).
             today = now.astimezone(self.tz).date()
             self._civic = area_civic(conn, today, self._kecamatan_of, self.rules)
@@ -292,6 +230,7 @@ class Summarizer:
                 "kecamatan_code": kk.kecamatan_code if kk else None,
                 "registered": entry is not None,
                 "kelurahan_mismatch": entry is not None and bool(codes.get(key, set()) - {kel}),
+                "suitable": a.totals["7d"].suitable,  # the newest window's verdict on the view
             }  # fmt: skip
             name = entry.name if entry else None
             out.append(self._summary(head, "camera", f"{key[0]}/{key[1]}", name, now, a, extra))
@@ -317,6 +256,7 @@ class Summarizer:
             "computed_at": now.astimezone(self.tz).isoformat(),
             "timezone": self.cfg.timezone,
             "min_people_for_ratio": self.cfg.min_people_for_ratio,
+            "include_unsuitable_cameras": self.cfg.include_unsuitable_cameras,
             "periods": {p: (per[p].start.astimezone(self.tz).isoformat(),
                             per[p].end.astimezone(self.tz).isoformat()) for p in PERIODS},
         }  # fmt: skip
@@ -357,6 +297,9 @@ class Summarizer:
             "people_seen": t.people_seen,
             "masked": t.masked,
             "unmasked": t.unmasked,
+            "judged": t.judged,
+            "not_judged": t.not_judged,
+            "unsuitable_people": t.unsuitable_people,
             "compliance": compliance(t, self.cfg.min_people_for_ratio),
         }
 
