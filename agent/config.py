@@ -128,6 +128,41 @@ class TrackerSection(_Section):
     min_hits: int = Field(default=2, ge=1, le=100)
 
 
+class JudgingSection(_Section):
+    """Which faces may be judged masked or unmasked (agent/judge.py says why each limit)."""
+
+    # false: every confirmed person is judged by the detector's vote, as agents before 1.4 did.
+    enabled: bool = True
+    # Face WIDTH (px) under which nobody is judged: calibration.report.UNRELIABLE_FACE_PX, where
+    # the project measured mask / no_mask AP50 to fall apart; a test keeps the two equal.
+    min_face_px: int = Field(default=16, ge=1, le=4096)
+    # Height / width of a face box: 0.6-2.0 holds 99 % of the labelled faces of 16 px and more;
+    # whole walking bodies (2-3) and flat objects (under 0.6) fall outside.
+    min_aspect: float = Field(default=0.6, gt=0, le=10)
+    max_aspect: float = Field(default=2.0, gt=0, le=10)
+    # How clearly one class must win: |p_mask - p_no_mask| / (p_mask + p_no_mask).
+    min_margin: float = Field(default=0.5, ge=0, le=1)
+    # A second opinion on every judgeable face: a face-crop classifier trained by the project
+    # (registry name; "" turns it off). A sighting where it disagrees with the detector, or is
+    # itself unsure (min_margin), is not judged. Costs one 64x64 inference per judgeable face.
+    second_opinion: str = Field(default="siaga_maskcls_v1", max_length=128)
+    # Judgeable sightings a person needs before a mask decision (one good frame can be a fluke).
+    min_frames: int = Field(default=2, ge=1, le=100)
+    # Suitability of the camera: over its last `recent_faces` face detections, at least
+    # `min_faces` seen and at least `min_judgeable_share` of them judgeable, or "not suitable".
+    recent_faces: int = Field(default=300, ge=10, le=100_000)
+    min_faces: int = Field(default=30, ge=1, le=100_000)
+    min_judgeable_share: float = Field(default=0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> JudgingSection:
+        if self.min_aspect >= self.max_aspect:
+            raise ValueError("min_aspect must be below max_aspect")
+        if self.min_faces > self.recent_faces:
+            raise ValueError("min_faces cannot exceed recent_faces")
+        return self
+
+
 class CountingSection(_Section):
     """Wall-clock-aligned count windows."""
 
@@ -192,6 +227,7 @@ class AgentConfig(FileSettings):
     model: ModelSection = ModelSection()
     sampling: SamplingSection = SamplingSection()
     tracker: TrackerSection = TrackerSection()
+    judging: JudgingSection = JudgingSection()
     counting: CountingSection = CountingSection()
     mqtt: MqttSection = MqttSection()
     outbox: OutboxSection = OutboxSection()

@@ -1,4 +1,4 @@
-"""Wall-clock-aligned count windows: people seen (masked / unmasked), occupancy, frames.
+"""Wall-clock-aligned count windows: people seen (masked / unmasked / not judged), occupancy.
 
 Rules:
 - A window is [start, end) aligned on the epoch (`siaga.wire.window_bounds`): 10:00:00-10:01:00.
@@ -43,12 +43,15 @@ class Window:
     occupancy_max: int = 0
     frames_processed: int = 0
     frames_inferred: int = 0
+    not_judged: int = 0  # people whose mask state could not be judged (agent/judge.py)
+    suitable: bool | None = None  # the camera's suitability when the window was handed on
 
 
 @dataclass
 class _Acc:
     masked: int = 0
     unmasked: int = 0
+    not_judged: int = 0
     occupancy_sum: int = 0
     occupancy_max: int = 0
     frames_processed: int = 0
@@ -59,9 +62,10 @@ class _Acc:
         return Window(
             start=start,
             end=end,
-            people_seen=self.masked + self.unmasked,
+            people_seen=self.masked + self.unmasked + self.not_judged,
             masked=self.masked,
             unmasked=self.unmasked,
+            not_judged=self.not_judged,
             occupancy_mean=mean,
             occupancy_max=self.occupancy_max,
             frames_processed=self.frames_processed,
@@ -107,10 +111,12 @@ class WindowCounter:
             acc.occupancy_sum += occupancy
             acc.occupancy_max = max(acc.occupancy_max, occupancy)
 
-    def person(self, t: datetime, *, masked: bool) -> None:
-        """Record one finished confirmed track, at its last-seen time."""
+    def person(self, t: datetime, *, masked: bool | None) -> None:
+        """Record one finished confirmed track, at its last-seen time; masked None: not judged."""
         acc = self._acc(t)
-        if masked:
+        if masked is None:
+            acc.not_judged += 1
+        elif masked:
             acc.masked += 1
         else:
             acc.unmasked += 1

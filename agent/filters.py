@@ -114,12 +114,17 @@ class FaceFilter:
             "thresholds": {LABEL_NAMES[k]: v for k, v in sorted(self.label_thresholds.items())},
         }
 
-    def keep_mask(self, dets: Detections, width: int, height: int) -> np.ndarray:
-        """Boolean mask over `dets`: True for the faces that count."""
+    def keep_mask(
+        self, dets: Detections, width: int, height: int, *, check_size: bool = True
+    ) -> np.ndarray:
+        """Boolean mask over `dets`: True for the faces that count (`check_size` False: every
+        confident face in the zones, whatever its size: what the camera's suitability weighs)."""
         if len(dets) == 0:
             return np.zeros(0, dtype=bool)
         boxes = dets.boxes.astype(np.float64)
-        keep = self._size_ok(boxes) & self._score_ok(dets)
+        keep = self._score_ok(dets)
+        if check_size:
+            keep &= self.size_mask(dets)
         if self.include or self.exclude:
             self._scale(width, height)
             centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
@@ -129,11 +134,17 @@ class FaceFilter:
                 keep &= ~in_any(centres, self._exclude_px)
         return keep
 
-    def apply(self, dets: Detections, width: int, height: int) -> Detections:
+    def apply(
+        self, dets: Detections, width: int, height: int, *, check_size: bool = True
+    ) -> Detections:
         """The subset of `dets` that counts, for a frame of `width` x `height` pixels."""
-        return dets.select(self.keep_mask(dets, width, height))
+        return dets.select(self.keep_mask(dets, width, height, check_size=check_size))
 
-    def _size_ok(self, boxes: np.ndarray) -> np.ndarray:
+    def size_mask(self, dets: Detections) -> np.ndarray:
+        """True where a face's longer side is within min_face_px..max_face_px."""
+        boxes = dets.boxes.astype(np.float64)
+        if len(boxes) == 0:
+            return np.zeros(0, dtype=bool)
         size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         return np.asarray((size >= self.min_face_px) & (size <= self.max_face_px))
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.metrics import MetricsServer, Sample, render
 from siaga import __version__
-from siaga.wire import CameraHealth, StatusMessage
+from siaga.wire import CameraHealth, Judgement, StatusMessage
 
 if TYPE_CHECKING:
     from agent.service import AgentService
@@ -71,15 +71,22 @@ class HealthReporter:
     def camera_health(self, now_mono: float) -> dict[str, CameraHealth]:
         """Per-camera figures; fps is measured since the previous status."""
         out = {}
+        svc_judging = self.service.cfg.judging.enabled
         for w in self.service.workers:
             prev_t, prev_n = self._prev.get(w.camera.id, (self.service.started_mono, 0))
             fps = (w.health.processed - prev_n) / max(1e-3, now_mono - prev_t)
             self._prev[w.camera.id] = (now_mono, w.health.processed)
             s = w.source.stats
+            j = w.suitability.current()
+            judgement = (
+                Judgement(suitable=j.suitable, reason=j.reason, faces=j.faces,
+                          judgeable=j.judgeable)
+                if svc_judging else None
+            )  # fmt: skip
             out[w.camera.id] = CameraHealth(
                 fps=round(fps, 2), inference_ms=round(w.health.inference_ms, 2),
                 reconnects=s.reconnects, stalls=s.stalls, corrupt_frames=s.corrupt_frames,
-                connected=s.connected,
+                connected=s.connected, judgement=judgement,
             )  # fmt: skip
         return out
 

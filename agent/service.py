@@ -17,8 +17,8 @@ from agent.holding import Held, Holding
 from agent.outbox import Outbox, Stamp
 from agent.publisher import Publisher
 from agent.worker import CameraWorker
-from models.adapters import Adapter
-from models.detector import load_detector
+from models.adapters import Adapter, MaskClassifier
+from models.detector import load_classifier, load_detector
 from models.registry import Registry, search_path
 from models.runtime import RuntimeConfig
 from siaga.sdnotify import Notifier
@@ -28,13 +28,26 @@ log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET_S = 4.5  # systemd and the issue allow 5 s from SIGTERM to exit
 
 
-def build_detector(cfg: AgentConfig) -> Adapter:
-    """Load the configured model once; all cameras share its sessions."""
+def _registry_runtime(cfg: AgentConfig) -> tuple[Registry, RuntimeConfig]:
     registry = Registry(search_path() + [Path(p) for p in cfg.model.search_path])
     runtime = RuntimeConfig(
         intra_op_threads=cfg.model.intra_op_threads, providers=tuple(cfg.model.providers)
     )
+    return registry, runtime
+
+
+def build_detector(cfg: AgentConfig) -> Adapter:
+    """Load the configured model once; all cameras share its sessions."""
+    registry, runtime = _registry_runtime(cfg)
     return load_detector(cfg.model.name, runtime=runtime, registry=registry)
+
+
+def build_second_opinion(cfg: AgentConfig) -> MaskClassifier | None:
+    """The judgement's face-crop classifier (agent/judge.py), shared by all cameras; None: off."""
+    if not cfg.judging.enabled or not cfg.judging.second_opinion:
+        return None
+    registry, runtime = _registry_runtime(cfg)
+    return load_classifier(cfg.judging.second_opinion, runtime=runtime, registry=registry)
 
 
 def model_info(detector: Adapter) -> ModelInfo:
@@ -84,6 +97,7 @@ class AgentService:
         self.started_mono = time.monotonic()
         self.detector = build_detector(cfg)
         self.model = model_info(self.detector)
+        self.second_opinion = build_second_opinion(cfg)
         conf = cfg.model.conf_threshold or self.detector.spec.conf_threshold
         self.outbox = Outbox(cfg.outbox.path, max_messages=cfg.outbox.max_messages)
         # Windows wait here while the outbox cannot be written (agent/holding.py).
@@ -105,6 +119,7 @@ class AgentService:
                     setup.face_filter,
                     self.emit,
                     detect_conf=setup.detect_conf,
+                    classifier=self.second_opinion,
                 )
             )
         self.health = HealthReporter(self)
@@ -116,6 +131,8 @@ class AgentService:
 
         # With confirm = "broker" the message is what centrals before epochs accept.
         stamped = self.cfg.mqtt.confirm == "central"
+        # Judging off: the message centrals before judgement (siaga.wire) accept, all judged.
+        judging = self.cfg.judging.enabled
 
         def build(st: Stamp) -> bytes:
             return CountsMessage(
@@ -128,11 +145,14 @@ class AgentService:
                 model=self.model, calibration_version=self.calibration.get(camera.id),
                 epoch=st.epoch if stamped else None,
                 first_unconfirmed=st.first_unconfirmed if stamped else None,
+                not_judged=window.not_judged if judging else None,
+                suitable=window.suitable if judging else None,
             ).to_payload()  # fmt: skip
 
         topic = counts_topic(self.cfg.agent.id, camera.id, self.cfg.mqtt.topic_prefix)
         what = (f"camera {camera.id}: window {window.start.isoformat()}–{window.end.isoformat()} "
-                f"people {window.people_seen} (masked {window.masked})")  # fmt: skip
+                f"people {window.people_seen} (masked {window.masked}, unmasked "
+                f"{window.unmasked}, not judged {window.not_judged})")  # fmt: skip
         self.holding.put(Held(lambda: self.outbox.enqueue_stamped(topic, build), what))
 
     def _queued(self, item: Held, seq: int, late: bool) -> None:

@@ -10,6 +10,8 @@ Association per step, greedy (numpy only):
 Unmatched detections start tentative tracks; min_hits matched detections confirm a track. A
 track not seen for more than max_age_s finishes; only confirmed ones are reported (the rest
 are noise). Each track sums detection scores per label; its label is the argmax, ties no_mask.
+It also sums them over its judgeable sightings only (`judgeable`, from agent/judge.py), which is
+what the mask decision uses: a person seen well once and badly ten times is judged on the once.
 
 Frames the motion gate skipped must be reported with `still(t)`: nothing moved, so whoever was
 in view is still there. Otherwise a person standing still (inferred only every keep-alive,
@@ -46,6 +48,8 @@ class TrackInfo:
     hits: int
     box: tuple[float, float, float, float]
     votes: tuple[float, float]  # summed scores for (mask, no_mask)
+    judged_hits: int = 0  # sightings judgeable (agent/judge.py)
+    judged_votes: tuple[float, float] = (0.0, 0.0)  # summed scores over those sightings
 
     @property
     def label(self) -> int:
@@ -81,6 +85,14 @@ class _Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre px per second
     hits: int = 1
     votes: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    judged_hits: int = 0
+    judged_votes: np.ndarray = field(default_factory=lambda: np.zeros(2))
+
+    def vote(self, label: int, score: float, judgeable: bool) -> None:
+        self.votes[label] += score
+        if judgeable:
+            self.judged_hits += 1
+            self.judged_votes[label] += score
 
     def info(self) -> TrackInfo:
         b = self.box
@@ -91,6 +103,8 @@ class _Track:
             hits=self.hits,
             box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
             votes=(float(self.votes[MASK]), float(self.votes[NO_MASK])),
+            judged_hits=self.judged_hits,
+            judged_votes=(float(self.judged_votes[MASK]), float(self.judged_votes[NO_MASK])),
         )
 
 
@@ -180,9 +194,16 @@ class Tracker:
         """Tracks alive now, tentative ones included."""
         return len(self._tracks)
 
-    def update(self, dets: Detections, t: float) -> TrackerStep:
-        """Feed the (filtered) detections of one inferred frame taken at monotonic time t."""
+    def update(
+        self, dets: Detections, t: float, judgeable: np.ndarray | None = None
+    ) -> TrackerStep:
+        """Feed the (filtered) detections of one inferred frame taken at monotonic time t.
+
+        `judgeable` (N,) bool says which may vote on the mask decision; None: all of them."""
         t = self._clamp(t)
+        ok = np.ones(len(dets), dtype=bool) if judgeable is None else np.asarray(judgeable, bool)
+        if ok.shape != (len(dets),):
+            raise ValueError(f"judgeable has shape {ok.shape}, expected {(len(dets),)}")
         finished = self._expire(t)
         boxes = dets.boxes.astype(np.float64)
         pairs = associate(
@@ -194,11 +215,14 @@ class Tracker:
         )
         matched = set()
         for ti, di in pairs:
-            self._hit(self._tracks[ti], boxes[di], float(dets.scores[di]), int(dets.labels[di]), t)
+            tr = self._tracks[ti]
+            self._hit(tr, boxes[di], t)
+            tr.vote(int(dets.labels[di]), float(dets.scores[di]), bool(ok[di]))
             matched.add(di)
         for di in range(len(dets)):
             if di not in matched:
-                self._start(boxes[di], float(dets.scores[di]), int(dets.labels[di]), t)
+                tr = self._start(boxes[di], t)
+                tr.vote(int(dets.labels[di]), float(dets.scores[di]), bool(ok[di]))
         return TrackerStep(active=self._confirmed_infos(), finished=finished)
 
     def still(self, t: float) -> TrackerStep:
@@ -243,7 +267,7 @@ class Tracker:
         shift = np.stack([tr.velocity * (t - tr.last_seen) for tr in self._tracks])
         return boxes + np.concatenate([shift, shift], axis=1)
 
-    def _hit(self, tr: _Track, box: np.ndarray, score: float, label: int, t: float) -> None:
+    def _hit(self, tr: _Track, box: np.ndarray, t: float) -> None:
         dt = t - tr.last_seen
         if dt > 0:
             observed = (centres(box[None])[0] - centres(tr.box[None])[0]) / dt
@@ -253,10 +277,9 @@ class Tracker:
         tr.box = box
         tr.last_seen = tr.alive_at = t
         tr.hits += 1
-        tr.votes[label] += score
 
-    def _start(self, box: np.ndarray, score: float, label: int, t: float) -> None:
+    def _start(self, box: np.ndarray, t: float) -> _Track:
         tr = _Track(self._next_id, box, first_seen=t, last_seen=t, alive_at=t)
-        tr.votes[label] += score
         self._tracks.append(tr)
         self._next_id += 1
+        return tr

@@ -1,4 +1,4 @@
-"""One camera's processing loop: sample → motion gate → detect → filter → track → count."""
+"""One camera's processing loop: sample → motion gate → detect → filter → judge → track → count."""
 
 from __future__ import annotations
 
@@ -6,17 +6,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from agent.config import AgentConfig, CameraSection
 from agent.counter import Window, WindowCounter
 from agent.debug import save_snapshot
 from agent.filters import FaceFilter
+from agent.judge import (
+    JUDGEABLE,
+    MASKED,
+    NOT_JUDGED,
+    Suitability,
+    assess,
+    second_opinion,
+    verdict,
+)
 from agent.motion import MotionGate
 from agent.source import Frame, VideoSource
-from agent.tracker import Tracker
-from models.adapters import Adapter
+from agent.tracker import Tracker, TrackInfo
+from models.adapters import Adapter, MaskClassifier
 
 log = logging.getLogger(__name__)
 Emit = Callable[[CameraSection, Window], None]
@@ -31,6 +40,7 @@ class WorkerHealth:
     inference_ms: float = 0.0  # exponential moving average
     windows: int = 0
     people: int = 0
+    judged: int = 0  # of them, judged masked or unmasked
     window_errors: int = 0  # windows that could not be closed or handed on (each logged)
     last_loop_mono: float = 0.0
     last_frame_mono: float = 0.0
@@ -54,6 +64,7 @@ class CameraWorker:
         *,
         detect_conf: float | None = None,
         source: VideoSource | None = None,
+        classifier: MaskClassifier | None = None,
     ) -> None:
         self.cfg = cfg
         self.camera = camera
@@ -73,6 +84,9 @@ class CameraWorker:
         self.counter = WindowCounter(
             cfg.counting.window_s, grace_s=cfg.tracker.max_age_s + self.period_s
         )
+        self.judging = cfg.judging
+        self.classifier = classifier  # the judgement's second opinion (agent/judge.py)
+        self.suitability = Suitability(cfg.judging)
         self.health = WorkerHealth()
         self._last_error = ""  # the last distinct error logged, so a repeated one is said once
         self.thread = threading.Thread(target=self.run, name=f"worker-{camera.id}", daemon=True)
@@ -130,8 +144,18 @@ class CameraWorker:
             )
             self.health.inferred += 1
             h, w = frame.image.shape[:2]
-            faces = self.filter.apply(raw, w, h)
-            step = self.tracker.update(faces, frame.mono_time)
+            # Every confident face in the zones is assessed (suitability weighs the tiny ones
+            # too); those within the size limits are tracked and counted.
+            seen = self.filter.apply(raw, w, h, check_size=False)
+            codes = assess(seen, self.judging)
+            if self.classifier is not None:
+                codes = second_opinion(frame.image, seen, codes, self.classifier, self.judging)
+            self.suitability.observe(codes)
+            counted = self.filter.size_mask(seen)
+            faces = seen.select(counted)
+            step = self.tracker.update(
+                faces, frame.mono_time, judgeable=codes[counted] == JUDGEABLE
+            )
             debug = self.cfg.debug
             if debug.save_frames and self.health.inferred % debug.every_n_inferred == 1:
                 save_snapshot(debug.dir, self.camera.id, frame.index, frame.image, faces)
@@ -142,14 +166,17 @@ class CameraWorker:
         when = local_time(t)
         self.counter.frame(when, inferred=inferred, occupancy=len(step.active))
         for track in step.finished:
-            self.count_person(track.masked, track.last_seen, t, frame.mono_time)
+            self.count_person(track, t, frame.mono_time)
 
-    def count_person(
-        self, masked: bool, last_seen_mono: float, now_wall: float, now_mono: float
-    ) -> None:
-        """Attribute a finished track to the window of its last sighting (wall clock)."""
+    def count_person(self, track: TrackInfo, now_wall: float, now_mono: float) -> None:
+        """Attribute a finished track to the window of its last sighting (wall clock), judged
+        masked or unmasked only on enough judgeable sightings (agent/judge.py)."""
+        judged = verdict(track.judged_hits, track.judged_votes, self.judging)
         self.health.people += 1
-        self.counter.person(local_time(now_wall - (now_mono - last_seen_mono)), masked=masked)
+        self.health.judged += judged != NOT_JUDGED
+        masked = None if judged == NOT_JUDGED else judged == MASKED
+        when = local_time(now_wall - (now_mono - track.last_seen))
+        self.counter.person(when, masked=masked)
 
     def close_windows(self, now_wall: float) -> None:
         """Emit every window that has ended."""
@@ -165,7 +192,7 @@ class CameraWorker:
         """At shutdown or end of file: end every track and emit the last, partial window."""
         now_mono = time.monotonic()
         for track in self.tracker.flush(now_mono):
-            self.count_person(track.masked, track.last_seen, now_wall, now_mono)
+            self.count_person(track, now_wall, now_mono)
         try:
             windows = self.counter.close_all(local_time(now_wall))
         except Exception as exc:
@@ -177,6 +204,7 @@ class CameraWorker:
     def _emit(self, window: Window) -> None:
         """Hand one window on; whatever goes wrong costs that window, never the camera loop."""
         self.health.windows += 1
+        window = replace(window, suitable=self.suitability.current().suitable)
         try:
             # The service keeps windows in memory while the outbox fails (agent/holding.py),
             # so an exception here is a bug; it must not end the thread as OutboxError did.

@@ -84,7 +84,7 @@ def run_worker(
     # End of clip, as worker.finish does, but on the simulated clock.
     end_wall, end_mono = wall0 + t + worker.period_s, mono0 + t + worker.period_s
     for track in worker.tracker.flush(end_mono):
-        worker.count_person(track.masked, track.last_seen, end_wall, end_mono)
+        worker.count_person(track, end_wall, end_mono)
     windows.extend(worker.counter.close_all(local_time(end_wall)))
     return PreviewResult(windows, worker.health.processed, worker.health.inferred), worker
 

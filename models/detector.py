@@ -60,3 +60,15 @@ def load_detector(
     """A detector for a registry name or an .onnx path, sha256-verified."""
     reg = registry or Registry()
     return build_adapter(reg.resolve_any(model), reg, runtime or RuntimeConfig())
+
+
+def load_classifier(
+    model: str, *, runtime: RuntimeConfig | None = None, registry: Registry | None = None
+) -> MaskClassifier:
+    """A mask / no_mask face-crop classifier (a `classifier` entry), sha256-verified."""
+    reg = registry or Registry()
+    resolved = reg.resolve(model)
+    if resolved.spec.adapter != "classifier":
+        raise ModelError(f"model {model!r} is a {resolved.spec.adapter!r}, not a classifier")
+    assert resolved.path is not None
+    return MaskClassifier(resolved.spec, make_session(resolved.path, runtime or RuntimeConfig()))

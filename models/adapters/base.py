@@ -109,10 +109,13 @@ def select_lazy(
     else:
         kept = batched_nms(cand_boxes, cand_scores, cand_labels, spec.nms_iou)
     kept = kept[: spec.max_detections]
+    # Both classes' probabilities for each kept box, where the model has both columns.
+    probs = scores[rows[kept]].astype(np.float32) if len(columns) == 2 else None
     return Detections(
         transform.boxes_to_original(cand_boxes[kept]),
         cand_scores[kept].astype(np.float32),
         cand_labels[kept].astype(np.int64),
+        probs,
     )
 
 

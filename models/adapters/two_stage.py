@@ -73,6 +73,19 @@ class YuNetFaces:
         return transform.boxes_to_original(boxes), scores
 
 
+def square_crops(image_bgr: np.ndarray, boxes: np.ndarray, expand: float) -> list[np.ndarray]:
+    """Square crops around each box (xyxy), its longer side grown by `expand`, clipped."""
+    h, w = image_bgr.shape[:2]
+    out = []
+    for x1, y1, x2, y2 in boxes:
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half = max(x2 - x1, y2 - y1, 2.0) * expand / 2
+        xa, ya = int(max(0, cx - half)), int(max(0, cy - half))
+        xb, yb = int(min(w, math.ceil(cx + half))), int(min(h, math.ceil(cy + half)))
+        out.append(image_bgr[ya : max(yb, ya + 1), xa : max(xb, xa + 1)])
+    return out
+
+
 class MaskClassifier:
     """Any ONNX image classifier; the manifest names its output classes."""
 
@@ -123,15 +136,7 @@ class TwoStageAdapter(Adapter):
 
     def crops(self, image_bgr: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
         """Square crops around each face, grown by crop_expand, clipped to the image."""
-        h, w = image_bgr.shape[:2]
-        out = []
-        for x1, y1, x2, y2 in boxes:
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            half = max(x2 - x1, y2 - y1, 2.0) * self.options.crop_expand / 2
-            xa, ya = int(max(0, cx - half)), int(max(0, cy - half))
-            xb, yb = int(min(w, math.ceil(cx + half))), int(min(h, math.ceil(cy + half)))
-            out.append(image_bgr[ya : max(yb, ya + 1), xa : max(xb, xa + 1)])
-        return out
+        return square_crops(image_bgr, boxes, self.options.crop_expand)
 
     def detect(self, image_bgr: np.ndarray, *, conf: float | None = None) -> Detections:
         threshold = self.spec.conf_threshold if conf is None else conf
@@ -147,6 +152,10 @@ class TwoStageAdapter(Adapter):
         scores = face_scores * class_probs[np.arange(len(best)), best]
         keep = np.flatnonzero(scores >= threshold)
         keep = keep[np.argsort(-scores[keep], kind="stable")]  # best first, as every adapter
+        both = class_probs[keep].astype(np.float32) if class_probs.shape[1] == 2 else None
         return Detections(
-            boxes[keep].astype(np.float32), scores[keep].astype(np.float32), ids[best][keep]
+            boxes[keep].astype(np.float32),
+            scores[keep].astype(np.float32),
+            ids[best][keep],
+            both,
         )
