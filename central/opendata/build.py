@@ -4,7 +4,10 @@ The day D is cut off like the daily report (D at 12:00 WIB by default) and each 
 what it means there (see central/report/build.py):
 
 - mask counts: count windows ending in (cut-off − 24 h, cut-off], summed over every camera of
-  the kelurahan; the compliance ratio is empty below the minimum of people seen;
+  the kelurahan: people seen of every window, masked / unmasked / judged of the windows that
+  count towards compliance (central/judged.py: not those of cameras whose view cannot judge
+  masks), not judged = people seen − judged; the compliance ratio masked / judged is empty below
+  the minimum of people judged;
 - cases: city residents only (out-of-town patients have no city kelurahan), the newest
   cumulative row dated ≤ D; new cases over 7 days = confirmed at D − confirmed at D − 7;
 - beds: the hospitals located in the kelurahan, per hospital and room type the newest row
@@ -27,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from central import schema
+from central import judged, schema
 from central.civic.figures import population_by_kelurahan, resident_cases
 from central.report.build import newest_rows
 from central.report.due import report_cutoff
@@ -55,8 +58,13 @@ KELURAHAN_FIELDS: tuple[Field, ...] = (
           "People counted by the city's cameras in the 24 h before the cut-off"),
     Field("masked", "integer", "people", "Of them, judged wearing a mask"),
     Field("unmasked", "integer", "people", "Of them, judged not wearing a mask"),
+    Field("judged", "integer", "people",
+          "masked + unmasked: people whose mask could be judged (faces big and clear enough, "
+          "on cameras able to judge masks)"),
+    Field("not_judged", "integer", "people",
+          "people_seen - judged: counted, but their mask could not be judged"),
     Field("mask_compliance", "number", "ratio 0-1",
-          "masked / (masked + unmasked); empty when fewer than min_people_for_ratio were seen"),
+          "masked / judged; empty when fewer than min_people_for_ratio were judged"),
     Field("cases_confirmed", "integer", "people",
           "COVID-19 confirmed cases among residents, cumulative as of the day"),
     Field("cases_active", "integer", "people", "Residents under treatment or isolation that day"),
@@ -143,7 +151,7 @@ def _cases(conn: Connection, day: date) -> dict[str, tuple[dict[str, int], datet
 
 def build_opendata(
     engine: Engine, day: date, tz: ZoneInfo, *, hour: int = 12, minute: int = 0,
-    min_people_for_ratio: int = 20, now: datetime | None = None,
+    min_people_for_ratio: int = 20, now: datetime | None = None, include_unsuitable: bool = False,
 ) -> OpenData:  # fmt: skip
     """Query day's per-kelurahan aggregates (see the module docstring)."""
     cutoff = report_cutoff(day, tz, hour, minute)
@@ -155,11 +163,12 @@ def build_opendata(
             .join(schema.kecamatan, kc.code == k.kecamatan_code, isouter=True)
             .order_by(k.code)
         ).all()  # fmt: skip
+        sums = judged.sums(c, include_unsuitable=include_unsuitable)
+        sum_seen, sum_masked, sum_unmasked = sums[0], sums[1], sums[2]
         counts = {
             r[0]: r[1:]
             for r in conn.execute(
-                select(c.kelurahan_code, func.sum(c.people_seen), func.sum(c.masked),
-                       func.sum(c.unmasked), func.max(c.window_end))
+                select(c.kelurahan_code, sum_seen, sum_masked, sum_unmasked, func.max(c.window_end))
                 .where(c.window_end > cut - timedelta(hours=24), c.window_end <= cut)
                 .group_by(c.kelurahan_code)
             )
@@ -197,10 +206,8 @@ def build_opendata(
     names: dict[str, str] = {}
     for code, name, kec_code, kec_name in areas:
         names[code] = name
-        seen, masked, unmasked, newest = counts.get(code, (0, 0, 0, None))
-        seen, masked, unmasked = int(seen or 0), int(masked or 0), int(unmasked or 0)
-        judged = masked + unmasked
-        ratio = round(masked / judged, 4) if seen >= min_people_for_ratio and judged else None
+        p, m, u, newest = counts.get(code, (0, 0, 0, None))
+        seen, masked, unmasked = judged.as_int(p), judged.as_int(m), judged.as_int(u)
         cs, cases_at = cases_now.get(code, ({}, None))
         before = cases_before.get(code)
         new_7d = cs["confirmed"] - before[0]["confirmed"] if cs and before else None
@@ -211,7 +218,8 @@ def build_opendata(
             "date": day.isoformat(), "kelurahan_code": code, "kelurahan_name": name,
             "kecamatan_code": kec_code, "kecamatan_name": kec_name,
             "people_seen": seen, "masked": masked, "unmasked": unmasked,
-            "mask_compliance": ratio,
+            "judged": masked + unmasked, "not_judged": seen - masked - unmasked,
+            "mask_compliance": judged.compliance(masked, unmasked, min_people_for_ratio),
             "cases_confirmed": cs.get("confirmed"), "cases_active": cs.get("active"),
             "cases_recovered": cs.get("recovered"), "cases_deaths": cs.get("deaths"),
             "cases_new_7d": new_7d, "population": pop,

@@ -40,10 +40,11 @@ def make_opendata(
 ) -> dict[str, Path]:  # fmt: skip
     """Build day's tables with cfg's settings and write its files; returns their paths."""
     tz, hour, minute = schedule(cfg)
-    min_people = cfg.summaries.min_people_for_ratio
+    s = cfg.summaries
     data = build_opendata(
-        engine, day, tz, hour=hour, minute=minute, min_people_for_ratio=min_people, now=now
-    )
+        engine, day, tz, hour=hour, minute=minute, min_people_for_ratio=s.min_people_for_ratio,
+        now=now, include_unsuitable=s.include_unsuitable_cameras,
+    )  # fmt: skip
     return write_opendata(data, out_dir or cfg.opendata.output_dir)
 
 

@@ -3,7 +3,10 @@
 The report for day D is cut off at D hour:minute local time (12:00 WIB by default):
 
 - mask compliance (source `counts`): count windows ending in (cut-off − 24 h, cut-off]; as-of is
-  the newest window_end used; the ratio has the same minimum of people seen as the summaries;
+  the newest window_end used; people_seen of every window, masked / unmasked / judged of those
+  that count towards compliance and not_judged = people_seen − judged (central/judged.py: an
+  unsuitable camera's people are seen, not judged); the ratio masked / judged has the same
+  minimum of people judged as the summaries;
 - COVID cases (`cases`): per kelurahan and residency the newest row dated ≤ D (cumulative), summed;
 - isolation beds (`beds`): per hospital and room type the newest row dated ≤ D, summed;
 - pharmacy stock (`pharmacy`): quantity of masks and hand sanitizer as last written before the
@@ -26,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, Table, and_, func, select
 
-from central import schema
+from central import judged, schema
 from central.report.due import report_cutoff
 
 Value = int | float | None
@@ -66,6 +69,7 @@ class Report:
     city_code: str
     city_name: str
     figures: list[Figure] = field(default_factory=list)
+    include_unsuitable_cameras: bool = False
 
     def get(self, area_code: str, figure: str) -> Figure:
         """The figure named figure for area_code (KeyError when absent)."""
@@ -146,6 +150,7 @@ def build_report(
     engine: Engine, day: date, tz: ZoneInfo, *, hour: int = 12, minute: int = 0,
     late_after_h: float = 36.0, min_people_for_ratio: int = 20,
     city_name: str = "Kota Semarang", now: datetime | None = None,
+    include_unsuitable: bool = False,
 ) -> Report:  # fmt: skip
     """Query every figure of day's report (see the module docstring for what each one means)."""
     cutoff = report_cutoff(day, tz, hour, minute)
@@ -162,15 +167,17 @@ def build_report(
         b = _Builder({r.code: r.kecamatan_code for r in kel_rows}, city, cutoff, late_after_h)
 
         c = schema.counts.c
+        sums = judged.sums(c, include_unsuitable=include_unsuitable)
+        sum_seen, sum_masked, sum_unmasked = sums[0], sums[1], sums[2]
         q = (
-            select(c.kelurahan_code, func.sum(c.people_seen), func.sum(c.masked),
-                   func.sum(c.unmasked), func.max(c.window_end))
+            select(c.kelurahan_code, sum_seen, sum_masked, sum_unmasked, func.max(c.window_end))
             .where(c.window_end > cut_utc - timedelta(hours=24), c.window_end <= cut_utc)
             .group_by(c.kelurahan_code)
         )  # fmt: skip
-        for kel, seen, masked, unmasked, newest in conn.execute(q):
-            b.add(kel, "counts", newest, people_seen=seen or 0, masked=masked or 0,
-                  unmasked=unmasked or 0)  # fmt: skip
+        n = judged.as_int
+        for kel, p, m, u, newest in conn.execute(q):
+            b.add(kel, "counts", newest, people_seen=n(p), masked=n(m), unmasked=n(u),
+                  judged=n(m) + n(u), not_judged=n(p) - n(m) - n(u))  # fmt: skip
 
         # cases: per (kelurahan, residency) the newest date <= day
         q = newest_rows(schema.civic_cases, ("kelurahan_code", "residency"), day)
@@ -204,6 +211,7 @@ def build_report(
         day=day, timezone=str(tz), cutoff=cutoff,
         generated_at=(now or datetime.now(UTC)).astimezone(UTC), late_after_h=late_after_h,
         min_people_for_ratio=min_people_for_ratio, city_code=city, city_name=city_name,
+        include_unsuitable_cameras=include_unsuitable,
     )  # fmt: skip
     areas = [(city, city_name, CITY_LEVEL)] + [(r.code, r.name, KECAMATAN_LEVEL) for r in kec_rows]
     for code, name, level in areas:
@@ -226,13 +234,9 @@ def _area_figures(
         return None if acc is None else _num(acc.sums[key])
 
     a = b.get(code, "counts")
-    for k in ("people_seen", "masked", "unmasked"):
+    for k in ("people_seen", "masked", "unmasked", "judged", "not_judged"):
         fig(k, val(a, k) if a else 0, "people", "counts", a)
-    ratio: float | None = None
-    if a is not None:
-        judged = a.sums["masked"] + a.sums["unmasked"]
-        if a.sums["people_seen"] >= min_people and judged > 0:
-            ratio = round(a.sums["masked"] / judged, 4)
+    ratio = judged.compliance(a.sums["masked"], a.sums["unmasked"], min_people) if a else None
     fig("mask_compliance", ratio, "ratio", "counts", a)
 
     for res in RESIDENCIES:

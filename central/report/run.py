@@ -30,7 +30,7 @@ def make_report(
     report = build_report(
         engine, day, ZoneInfo(r.timezone), hour=r.hour, minute=r.minute,
         late_after_h=r.late_after_h, min_people_for_ratio=cfg.summaries.min_people_for_ratio,
-        now=now,
+        include_unsuitable=cfg.summaries.include_unsuitable_cameras, now=now,
     )  # fmt: skip
     return write_report(report, out_dir or r.output_dir)
 

@@ -35,6 +35,7 @@ def to_json(r: Report) -> str:
         "schema": REPORT_SCHEMA, "date": r.day.isoformat(), "timezone": r.timezone,
         "cutoff": _iso(r.cutoff), "generated_at": _iso(r.generated_at),
         "late_after_h": r.late_after_h, "min_people_for_ratio": r.min_people_for_ratio,
+        "include_unsuitable_cameras": r.include_unsuitable_cameras,
         "city": {"code": r.city_code, "name": r.city_name},
         "figures": [_figure(f) for f in r.figures],
     }  # fmt: skip

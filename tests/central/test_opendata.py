@@ -135,7 +135,8 @@ def test_hand_computed_rows(engine: Engine) -> None:
     assert k1 == {
         "date": "2021-07-10", "kelurahan_code": K1, "kelurahan_name": "Kel 1",
         "kecamatan_code": KA, "kecamatan_name": "Kec A",
-        "people_seen": 50, "masked": 34, "unmasked": 16, "mask_compliance": 0.68,
+        "people_seen": 50, "masked": 34, "unmasked": 16, "judged": 50, "not_judged": 0,
+        "mask_compliance": 0.68,
         "cases_confirmed": 130, "cases_active": 20, "cases_recovered": 100, "cases_deaths": 10,
         "cases_new_7d": 30, "population": 50_000,  # the 2021 figure
         "cases_active_per_100k": 40.0, "cases_new_7d_per_100k": 60.0,
