@@ -211,7 +211,8 @@ class CentralService:
             # Store-and-forward: alerts raised while the broker is down are sent once it is back.
             send = mqtt_sender(self.publisher.client, cfg.mqtt.topic_prefix,
                                lambda: self.publisher.connected)  # fmt: skip
-            self.rules = RulesEngine(self.engine, rules, send)
+            unsuitable = cfg.summaries.include_unsuitable_cameras
+            self.rules = RulesEngine(self.engine, rules, send, include_unsuitable=unsuitable)
         self._rules_thread = threading.Thread(target=self._rules_loop, name="rules", daemon=True)
 
     def runs_jobs(self) -> bool:

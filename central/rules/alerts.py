@@ -179,14 +179,17 @@ class RulesEngine:
     broker is down go out once it is back (the latest state of each alert, at least once).
     """
 
-    def __init__(self, engine: Engine, rules: Rules, send: Send | None = None) -> None:
+    def __init__(self, engine: Engine, rules: Rules, send: Send | None = None, *,
+                 include_unsuitable: bool = False) -> None:  # fmt: skip
         self.engine, self.rules, self.send = engine, rules, send
+        self.include_unsuitable = include_unsuitable  # [summaries] include_unsuitable_cameras
         self.store = AlertStore(engine)
 
     def run(self, now: datetime | None = None) -> list[AlertEvent]:
         """Evaluate at now (default: the clock); returns the changes (then flushes)."""
         now = now or datetime.now(UTC)
-        decisions = evaluate(gather(self.engine, self.rules, now), self.rules, now)
+        figures = gather(self.engine, self.rules, now, include_unsuitable=self.include_unsuitable)
+        decisions = evaluate(figures, self.rules, now)
         events = self.store.apply(decisions, now)
         self.flush(now)
         return events

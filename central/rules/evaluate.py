@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from central import judged
 from central.rules.gather import Figures, KelurahanFigures
 from central.rules.model import LowComplianceRule, Rules, Severity
 
@@ -51,11 +52,11 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def compliance_of(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
-    """masked / judged over the window, or None when too few people or too short a window."""
-    judged = k.masked + k.unmasked
-    if k.people_seen < rule.min_people or judged == 0 or k.window_min < rule.window_min:
+    """masked / judged over the window, or None when fewer than min_people were judged (not
+    seen: central/judged.py) or the window is too short."""
+    if k.window_min < rule.window_min:
         return None
-    return k.masked / judged
+    return judged.ratio(k.masked, k.unmasked, rule.min_people)
 
 
 def _low(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
@@ -65,7 +66,7 @@ def _low(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
 
 def _compliance_figures(k: KelurahanFigures, c: float) -> dict[str, Any]:
     return {"compliance": round(c, 4), "people_seen": k.people_seen, "masked": k.masked,
-            "unmasked": k.unmasked, "window_min": k.window_min}  # fmt: skip
+            "unmasked": k.unmasked, "judged": k.judged, "window_min": k.window_min}  # fmt: skip
 
 
 def ppkm_level(rate: float, bounds: tuple[float, float, float]) -> int:
@@ -95,7 +96,7 @@ def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecisio
             }  # fmt: skip
             reason = (
                 f"mask compliance {c:.0%} < {lc.threshold:.0%} over {k.window_min:g} min "
-                f"({k.people_seen} people)"
+                f"({k.judged} people judged of {k.people_seen} seen)"
             )
             if rising:
                 reason += f"; weekly cases rising {k.cases_prev_week} → {k.cases_week}"

@@ -9,13 +9,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from central import schema
+from central import judged, schema
 from central.rules.model import Rules
 
 
 @dataclass(frozen=True, slots=True)
 class KelurahanFigures:
-    """One kelurahan: recent mask counts, weekly new cases and population."""
+    """One kelurahan: recent mask counts, weekly new cases and population.
+
+    masked / unmasked: of the windows that count towards compliance (central/judged.py);
+    people_seen: of every window.
+    """
 
     code: str
     kecamatan_code: str
@@ -27,6 +31,11 @@ class KelurahanFigures:
     cases_week: int | None = None  # new confirmed cases in the last 7 days
     cases_prev_week: int | None = None  # in the 7 days before
     population: int | None = None
+
+    @property
+    def judged(self) -> int:
+        """People whose mask state counts towards compliance."""
+        return self.masked + self.unmasked
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +83,25 @@ def _cumulative_at(series: list[tuple[date, int]], day: date) -> int | None:
     return value
 
 
-def gather(engine: Engine, rules: Rules, now: datetime) -> Figures:
-    """Read counts, cases, population, pharmacy stock and beds as of now."""
+def gather(engine: Engine, rules: Rules, now: datetime, *,
+           include_unsuitable: bool = False) -> Figures:  # fmt: skip
+    """Read counts, cases, population, pharmacy stock and beds as of now (include_unsuitable:
+    count masked/unmasked of cameras marked unsuitable too, central/judged.py)."""
     today = now.astimezone(ZoneInfo(rules.timezone)).date()
     lc = rules.low_compliance
     k, c = schema.kelurahan.c, schema.counts.c
     cc, pc = schema.civic_cases.c, schema.civic_population.c
     ph, bc = schema.civic_pharmacy_stock.c, schema.civic_beds.c
     start = now - timedelta(minutes=lc.window_min)
+    seen, masked, unmasked, _ = judged.sums(c, include_unsuitable=include_unsuitable)
     with engine.connect() as conn:
         areas = conn.execute(select(k.code, k.kecamatan_code, k.centroid_lng, k.centroid_lat)).all()
         counts = {
             r[0]: r[1:]
             for r in conn.execute(
                 select(
-                    c.kelurahan_code, func.sum(c.people_seen), func.sum(c.masked),
-                    func.sum(c.unmasked), func.min(c.window_start), func.max(c.window_end),
+                    c.kelurahan_code, seen, masked, unmasked, func.min(c.window_start),
+                    func.max(c.window_end),
                 )
                 .where(c.window_end > _utc(start), c.window_end <= _utc(now))
                 .group_by(c.kelurahan_code)
@@ -139,7 +151,7 @@ def gather(engine: Engine, rules: Rules, now: datetime) -> Figures:
             names[hid] = name or hid
     kel: dict[str, KelurahanFigures] = {}
     for code, kec, lng, lat in areas:
-        seen, masked, unmasked, first, last = counts.get(code, (0, 0, 0, None, None))
+        p, m, u, first, last = counts.get(code, (0, 0, 0, None, None))
         minutes = (_utc(last) - _utc(first)).total_seconds() / 60 if first and last else 0.0
         week = prev = None
         if code in series:
@@ -154,7 +166,7 @@ def gather(engine: Engine, rules: Rules, now: datetime) -> Figures:
         kel[code] = KelurahanFigures(
             code=code, kecamatan_code=kec,
             centroid=(lng, lat) if lng is not None and lat is not None else None,
-            people_seen=int(seen or 0), masked=int(masked or 0), unmasked=int(unmasked or 0),
+            people_seen=judged.as_int(p), masked=judged.as_int(m), unmasked=judged.as_int(u),
             window_min=round(minutes, 2), cases_week=week, cases_prev_week=prev,
             population=population.get(code),
         )  # fmt: skip

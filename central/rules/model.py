@@ -24,7 +24,7 @@ class LowComplianceRule(_Rule):
 
     threshold: float = Field(default=0.70, gt=0, le=1)  # compliance below this is low
     window_min: float = Field(default=20, gt=0, le=1440)  # minutes
-    min_people: int = Field(default=20, ge=1, le=1_000_000)
+    min_people: int = Field(default=20, ge=1, le=1_000_000)  # people judged, not seen
     require_rising_cases: bool = True  # this week's new cases > the week before's
     severity: Severity = "warn"
 

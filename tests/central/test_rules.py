@@ -61,8 +61,9 @@ K = "3374010001"
         ({}, {(LC, K): "warn"}),  # 60% over 20 min, 100 people, cases 5 → 10
         ({"masked": 70, "unmasked": 30}, {}),  # exactly 70% is not below 70%
         ({"masked": 69, "unmasked": 31}, {(LC, K): "warn"}),
-        ({"people_seen": 19}, {}),  # below the minimum people
-        ({"people_seen": 20}, {(LC, K): "warn"}),  # at the minimum
+        ({"masked": 11, "unmasked": 8}, {}),  # 19 judged: below the minimum people
+        ({"masked": 12, "unmasked": 8}, {(LC, K): "warn"}),  # 20 judged: at the minimum
+        ({"people_seen": 500, "masked": 11, "unmasked": 8}, {}),  # many seen, too few judged
         ({"window_min": 19.9}, {}),  # too short a window
         ({"cases_week": 5}, {}),  # flat cases
         ({"cases_week": 4}, {}),  # falling cases
