@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 
 from central import schema
 from central.api_access import Credentials, ReadAccess
@@ -294,10 +294,13 @@ def camera_list(ctx: ApiContext) -> list[dict[str, Any]]:
     out = []
     with ctx.engine.connect() as conn:
         for key, entry in sorted(ctx.cameras.cameras.items()):
-            # MAX over the (agent_id, camera_id, window_end) index: one index probe per camera.
-            q = select(func.max(c.window_end)).where(c.agent_id == key[0], c.camera_id == key[1])
-            last = conn.execute(q).scalar()
+            # The newest window over the (agent_id, camera_id, window_end) index: one probe.
+            q = (select(c.window_end, c.suitable)
+                 .where(c.agent_id == key[0], c.camera_id == key[1])
+                 .order_by(c.window_end.desc()).limit(1))  # fmt: skip
+            last, suitable = conn.execute(q).one_or_none() or (None, None)
             out.append({**entry.model_dump(), "registered": True, "last_window_end": _iso(last),
+                        "suitable": suitable,
                         **_camera_health(agents.get(key[0]), key[1])})  # fmt: skip
     for s in ctx.board.of_level("camera"):
         p = s.payload
@@ -306,13 +309,19 @@ def camera_list(ctx: ApiContext) -> list[dict[str, Any]]:
                         "kelurahan_code": p["kelurahan_code"], "registered": False,
                         "expected": False,
                         "last_window_end": p["freshness"]["newest_window_end"],
+                        "suitable": p.get("suitable"),
                         **_camera_health(agents.get(p["agent_id"]), p["camera_id"])})  # fmt: skip
     return out
 
 
 def _camera_health(agent: Any, camera_id: str) -> dict[str, Any]:
+    """Availability and the camera's health from its agent's latest status; `judgement`: can
+    the view judge masks (wire.Judgement: suitable, reason, faces, judgeable), null when the
+    agent sent none. `suitable` beside it is the newest window's flag."""
     if agent is None:
-        return {"availability": None, "status_at": None, "health": None}
+        return {"availability": None, "status_at": None, "health": None, "judgement": None}
     status = json.loads(agent["status_json"]) if agent["status_json"] else {}
+    health = (status.get("cameras") or {}).get(camera_id)
+    judgement = health.get("judgement") if isinstance(health, dict) else None
     return {"availability": agent["availability"], "status_at": _iso(agent["status_at"]),
-            "health": (status.get("cameras") or {}).get(camera_id)}  # fmt: skip
+            "health": health, "judgement": judgement}  # fmt: skip
