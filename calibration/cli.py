@@ -174,15 +174,19 @@ def run_evaluate_fit_cmd(args: argparse.Namespace) -> int:
 
 def run_report_cmd(args: argparse.Namespace) -> int:
     """Print the suitability report of a sample clip."""
+    from agent.config import JudgingSection
     from calibration.report import render, run_report
-    from models.detector import DEFAULT_MODEL, load_detector
+    from models.detector import DEFAULT_MODEL, load_classifier, load_detector
     from models.registry import ModelError
 
     if not args.video.is_file():
         return _err(f"{args.video}: video file not found")
+    judging = JudgingSection()  # the agent's defaults: what it will say about this view
     try:
         detector = load_detector(args.model or DEFAULT_MODEL)
-        report = run_report(detector, args.video, count=max(1, args.frames))
+        classifier = load_classifier(judging.second_opinion) if judging.second_opinion else None
+        report = run_report(detector, args.video, count=max(1, args.frames),
+                            classifier=classifier, judging=judging)  # fmt: skip
     except ModelError as exc:
         return _err(f"model: {exc}")
     except OSError as exc:
