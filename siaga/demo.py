@@ -4,7 +4,14 @@ Starts a private Mosquitto on a free loopback port, runs central (collector, sum
 API) on a SQLite file in the work folder, runs the agent on sample videos from ../shared/video
 with short count windows, and prints every counts message the broker delivers and the live
 summaries of the city and the demo kelurahan, as a city dashboard would see them. At the end it
-shows two API answers. Nothing but counts crosses the broker.
+shows two API answers, central's view of each camera, and per camera the people seen, masked,
+unmasked and not judged with the agent's verdict on the view. Nothing but counts crosses the broker.
+
+The default cameras: three close-up clips, and a wide campus view (vtest_sda.mp4, faces of
+4-16 px) that the agent must report honestly: people seen, none judged, camera not suitable for
+mask judgement (agent/judge.py). That clip is 80 s long: the demo stops the agent once every
+other clip has ended and, after DEMO_MIN_PLAY_S, every camera still playing has its verdict
+(DEMO_MAX_PLAY_S at the latest).
 """
 
 from __future__ import annotations
@@ -19,18 +26,30 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-DEFAULT_VIDEOS = ("video/gituatu_mask.mp4", "video/gituatu_nomask.mp4", "video/916241958_mask.mp4")
-DEMO_KELURAHAN = "33.74.03.1006"  # Bugangan, Semarang Timur
-SUMMARY_INTERVAL_S = 2.0
-# Production publishes no ratio under 20 people; the sample clips show only a handful.
-DEMO_MIN_PEOPLE = 1
+from siaga.demo_central import (
+    CENTRAL_DB_FILES,
+    DEMO_KELURAHAN,
+    finish_central,
+    free_port,
+    start_central,
+)
+
+DEFAULT_VIDEOS = (
+    "video/gituatu_mask.mp4",
+    "video/gituatu_nomask.mp4",
+    "video/916241958_mask.mp4",
+    "video/vtest_sda.mp4",  # the wide view: people seen, none judged, camera not suitable
+)
+# How long the demo plays a clip that is still running once the others have ended: at least
+# DEMO_MIN_PLAY_S, then until the camera has its suitability verdict, DEMO_MAX_PLAY_S at most.
+DEMO_MIN_PLAY_S = 20.0
+DEMO_MAX_PLAY_S = 60.0
 
 
 def register(sub: Any) -> None:
@@ -44,20 +63,14 @@ def register(sub: Any) -> None:
         type=Path,
         action="append",
         dest="videos",
-        help="a video file played as one camera (repeatable; default: three samples"
-        " from $SIAGA_SHARED/video, as three cameras sharing one detector)",
+        help="a video file played as one camera (repeatable; default: four samples"
+        " from $SIAGA_SHARED/video, three close-ups and a wide view, as four cameras sharing"
+        " one detector)",
     )
     p.add_argument("--model", default="siaga_facemask_v1")
     p.add_argument("--window-s", type=int, default=10)
     p.add_argument("--workdir", type=Path, default=Path("out/demo"))
     p.set_defaults(func=run_demo, shared=shared)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_mosquitto(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -143,6 +156,8 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"broker: mosquitto on 127.0.0.1:{port}; agent config: {cfg_path}")
             central = start_central(args, port=port, cameras=len(sources))
             service = AgentService(load_config(cfg_path))
+            if not args.videos:  # the default clips: the wide one is 80 s long
+                threading.Thread(target=stop_when_shown, args=(service,), daemon=True).start()
             service.run(exit_when_sources_end=True)
             time.sleep(0.5)
             if central is not None:
@@ -153,15 +168,64 @@ def run_demo(args: argparse.Namespace) -> int:
             broker.terminate()
             broker.wait(5)
     counts = [m for t, m in received if t.endswith("/counts")]
-    total = sum(m["people_seen"] for m in counts)
-    masked = sum(m["masked"] for m in counts)
-    print(
-        f"\n{len(counts)} count windows delivered; people seen {total}, masked {masked}, "
-        f"unmasked {total - masked}"
-    )
+    print(f"\n{len(counts)} count windows delivered; {people_line(counts)}")
+    for line in camera_lines(received, sources):
+        print(line)
     (args.workdir / "received.jsonl").write_text("".join(json.dumps(m) + "\n" for _, m in received))
     print(f"every message the broker delivered: {args.workdir / 'received.jsonl'}")
     return 0 if counts else 1
+
+
+def stop_when_shown(service: Any, *, poll_s: float = 0.5) -> None:
+    """Stop the agent once every camera's clip has ended or, after DEMO_MIN_PLAY_S, the cameras
+    still playing all have a suitability verdict; at DEMO_MAX_PLAY_S in any case."""
+    start = time.monotonic()
+    while not service.workers or not all(w.finished for w in service.workers):
+        played = time.monotonic() - start
+        playing = [w for w in service.workers if not w.finished]
+        if played >= DEMO_MAX_PLAY_S or (
+            played >= DEMO_MIN_PLAY_S
+            and all(w.suitability.current().suitable is not None for w in playing)
+        ):
+            print(f"demo: stopping the agent after {played:.0f} s: "
+                  f"{', '.join(w.camera.id for w in playing)} still playing")  # fmt: skip
+            service.stop()
+            return
+        time.sleep(poll_s)
+
+
+def people_line(counts: list[dict[str, Any]]) -> str:
+    """People seen, masked, unmasked and not judged over some counts messages."""
+    seen = sum(m["people_seen"] for m in counts)
+    masked = sum(m["masked"] for m in counts)
+    unmasked = sum(m["unmasked"] for m in counts)
+    # An agent without judgement sends no not_judged: its people were all judged (siaga/wire).
+    return (f"people seen {seen}, masked {masked}, unmasked {unmasked}, "
+            f"not judged {seen - masked - unmasked}")  # fmt: skip
+
+
+def camera_lines(received: list[tuple[str, dict[str, Any]]], sources: list[str]) -> list[str]:
+    """One line per camera: its people and the agent's verdict on its view (from the newest
+    status's judgement, else the newest window's `suitable`)."""
+    statuses = [m for t, m in received if t.endswith("/status")]
+    judgements = statuses[-1].get("cameras", {}) if statuses else {}
+    lines = []
+    for i, source in enumerate(sources):
+        cam = f"cam{i + 1}"
+        counts = [m for t, m in received if t.endswith("/counts") and m["camera_id"] == cam]
+        j = (judgements.get(cam) or {}).get("judgement")
+        flags = [m["suitable"] for m in counts if m.get("suitable") is not None]
+        if j and j.get("suitable") is not None:
+            view = (f"camera suitable ({j['judgeable']} of {j['faces']} faces judgeable)"
+                    if j["suitable"] else f"camera NOT suitable: {j['reason']}")  # fmt: skip
+        elif flags:
+            view = "camera suitable" if flags[-1] else "camera NOT suitable"
+        elif j:
+            view = f"suitability not known yet ({j['faces']} faces seen)"
+        else:
+            view = "suitability not reported"
+        lines.append(f"  {cam} ({Path(source).name}): {people_line(counts)}; {view}")
+    return lines
 
 
 def watch(port: int) -> list[tuple[str, dict[str, Any]]]:
@@ -192,12 +256,14 @@ def watch(port: int) -> list[tuple[str, dict[str, Any]]]:
                 f"counts seq {body['seq']:>3} {body['camera_id']} "
                 f"{body['window_start'][11:19]}–{body['window_end'][11:19]}: "
                 f"people {body['people_seen']:>2}, masked {body['masked']:>2}, "
-                f"unmasked {body['unmasked']:>2}, frames {body['frames_processed']}"
-                f"/{body['frames_inferred']} inferred"
+                f"unmasked {body['unmasked']:>2}, not judged {body.get('not_judged', 0):>2}, "
+                f"frames {body['frames_processed']}/{body['frames_inferred']} inferred"
+                f"{SUITABLE_SAYS[body.get('suitable')]}"
             )
         elif msg.topic.endswith("/status"):
             cams = ", ".join(
                 f"{k} {v['fps']} fps {v['inference_ms']} ms"
+                f"{SUITABLE_SAYS[(v.get('judgement') or {}).get('suitable')]}"
                 for k, v in body.get("cameras", {}).items()
             )
             print(f"status: outbox {body.get('outbox_depth')}, {cams}")
@@ -212,115 +278,12 @@ def watch(port: int) -> list[tuple[str, dict[str, Any]]]:
     return received
 
 
-# ---- central on the embedded defaults ----
+SUITABLE_SAYS = {None: "", True: ", view suitable", False: ", view NOT suitable"}
 
-CENTRAL_DB_FILES = ("central.sqlite3", "central.sqlite3-wal", "central.sqlite3-shm")
+
+# ---- the dashboard's view of the summaries ----
+
 SHOWN_SUMMARIES = ("/summary/city", f"/summary/kelurahan/{DEMO_KELURAHAN}")
-
-
-def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
-    """Central on SQLite in the work folder, fast summaries, API on a free port; None if absent."""
-    try:
-        from central.config import (
-            ApiSection,
-            AreasSection,
-            CentralConfig,
-            CentralSection,
-            MqttSection,
-            OpendataSection,
-            ReportSection,
-            RulesSection,
-            StorageSection,
-            SummariesSection,
-        )
-        from central.service import CentralService
-    except ImportError as exc:
-        print(
-            f"central is not installed ({exc.name}): pip install -e '.[central]'; "
-            "showing the edge chain only"
-        )
-        return None
-    geo = args.shared / "geo"
-    if not (geo / "semarang_wilayah.csv").is_file():
-        print(f"area files not found under {geo} (set SIAGA_SHARED): showing the edge chain only")
-        return None
-    registry = args.workdir / "cameras.toml"
-    registry.write_text(
-        "".join(
-            f'[[cameras]]\nagent_id = "demo-box"\ncamera_id = "cam{i + 1}"\n'
-            f'kelurahan_code = "{DEMO_KELURAHAN}"\nname = "demo camera {i + 1}"\n\n'
-            for i in range(cameras)
-        )
-    )
-    db = (args.workdir / CENTRAL_DB_FILES[0]).resolve()
-    cfg = CentralConfig(
-        central=CentralSection(instance="demo-central"),
-        mqtt=MqttSection(host="127.0.0.1", port=port),
-        storage=StorageSection(url=f"sqlite:///{db}", batch_max_wait_ms=50),
-        areas=AreasSection(wilayah_csv=geo / "semarang_wilayah.csv",
-                           kelurahan_geojson=geo / "semarang_kelurahan.geojson",
-                           cameras_file=registry),
-        summaries=SummariesSection(interval_s=SUMMARY_INTERVAL_S,
-                                   min_people_for_ratio=DEMO_MIN_PEOPLE, stale_after_s=30),
-        api=ApiSection(host="127.0.0.1", port=free_port()),
-        # the newest daily report and open data day are written at start (catch-up)
-        report=ReportSection(output_dir=args.workdir / "reports"),
-        opendata=OpendataSection(output_dir=args.workdir / "opendata"),
-        rules=RulesSection(rules_file=demo_rules(args.workdir)),
-    )  # fmt: skip
-    svc = CentralService(cfg, notify=lambda *_: False)
-    load_civic_samples(svc)
-    print(f"central: SQLite {db}; summaries every {SUMMARY_INTERVAL_S:g} s (ratio from "
-          f"{DEMO_MIN_PEOPLE} person in the demo, 20 in production); API {svc.api_url} "
-          f"(docs {svc.api_url}/docs)")  # fmt: skip
-    svc.start()
-    svc.collector.wait_ready(5)
-    print_decisions(svc)  # what the civic data alone calls for
-    return svc
-
-
-def print_decisions(svc: Any, now: datetime | None = None) -> None:
-    """Run the decision rules once (at `now`, default the clock) and print every alert that
-    opened, changed or resolved."""
-    areas = svc.areas
-    names = {
-        **{c: k.name for c, k in areas.kelurahan.items()},
-        **{c: k.name for c, k in areas.kecamatan.items()},
-        areas.kota_code: areas.kota_name,
-    }
-    for e in svc.rules.run(now) if svc.rules is not None else []:
-        print(f"decision: {e.event} ({e.severity}) {e.rule} in "
-              f"{names.get(e.area_code, e.area_code)}: {e.reason}")  # fmt: skip
-
-
-def demo_rules(workdir: Path) -> Path:
-    """The default rules, except that a demo minute with a few people may judge compliance."""
-    path = workdir / "rules.toml"
-    path.write_text("# siaga demo: production defaults are window_min = 20, min_people = 20\n"
-                    "[low_compliance]\nwindow_min = 0.3\n"
-                    f"min_people = {DEMO_MIN_PEOPLE}\n")  # fmt: skip
-    return path
-
-
-def load_civic_samples(svc: Any) -> None:
-    """The synthetic civic sample files (dates moved to today) and synthetic recent cases, a
-    population and a low-stock pharmacy for the demo cameras' kelurahan, so that rules fire."""
-    from zoneinfo import ZoneInfo
-
-    from central.civic.common import AreaCodes
-    from central.civic.samples import EXAMPLES, load_local, load_samples, local_rows
-
-    now = datetime.now(ZoneInfo("Asia/Jakarta"))
-    codes = AreaCodes(kota=svc.areas.kota_code, kelurahan=frozenset(svc.areas.kelurahan))
-    rows = load_samples(svc.engine, codes, now=now)
-    kel = svc.areas.kelurahan[DEMO_KELURAHAN]
-    lng, lat = kel.centroid or (110.42, -6.98)
-    local = local_rows(DEMO_KELURAHAN, lat=lat, lng=lng, today=now.date(), now=now)
-    added = load_local(svc.engine, codes, local, now=now)
-    print(f"civic: SYNTHETIC sample data from {EXAMPLES} (dates moved to today): "
-          + ", ".join(f"{n} {k} rows" for k, n in rows.items())
-          + f"; synthetic for {kel.name}: "
-          + ", ".join(f"{n} {k} rows" for k, n in added.items()))  # fmt: skip
 
 
 def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> None:
@@ -335,7 +298,7 @@ def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> No
     def fmt(p: dict[str, Any]) -> str:
         ratio = p.get("compliance")
         return (f"{p.get('people_seen')} seen, {p.get('masked')} masked, "
-                f"{p.get('unmasked')} unmasked, compliance "
+                f"{p.get('unmasked')} unmasked, {p.get('not_judged', 0)} not judged, compliance "
                 f"{'n/a' if ratio is None else f'{ratio:.0%}'}")  # fmt: skip
 
     cams = body.get("cameras", {})
@@ -344,45 +307,3 @@ def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> No
           f"today: {fmt(per['today'])} | "
           f"cameras {cams.get('reporting')}/{cams.get('expected')} reporting, "
           f"newest window {'-' if age is None else f'{age:.0f} s'} old")  # fmt: skip
-
-
-def finish_central(svc: Any, *, delivered: int) -> None:
-    """Let ingest catch up, publish final summaries, and show what the API answers."""
-    from urllib.request import Request, urlopen
-
-    deadline = time.monotonic() + 5
-    while svc.store.count_rows() < delivered and time.monotonic() < deadline:
-        time.sleep(0.1)
-    svc.summary_pass(wait_s=2)
-    # Now with the cameras' counts, judged as of the newest window (the demo's minute of counts
-    # stands in for the 20 minutes production asks for: see demo_rules).
-    from sqlalchemy import func, select
-
-    from central import schema
-
-    with svc.engine.connect() as conn:
-        newest = conn.execute(select(func.max(schema.counts.c.window_end))).scalar()
-    print_decisions(svc, newest)
-    time.sleep(0.3)  # let the dashboard print the final summaries
-    print(f"\ncentral stored {svc.store.count_rows()} of {delivered} count windows")
-    from central.civic.institutions import add_institution
-
-    # /gaps is operator data: a read token, as `siaga central institution add ID --read` issues.
-    token = add_institution(svc.engine, "demo-operator", "Demo operator", modules=(), reader=True)
-    for path, auth in (("/summaries/city", {}), ("/gaps", {"Authorization": f"Bearer {token}"})):
-        with urlopen(Request(f"{svc.api_url}{path}", headers=auth), timeout=5) as r:
-            body = json.loads(r.read())
-        print(f"GET {svc.api_url}{path}{' (with a read token)' if auth else ''}\n{pretty(body)}")
-    od = svc.cfg.opendata.output_dir
-    files = sorted(p.name for p in od.glob("kelurahan-daily-*.csv")) if od.is_dir() else []
-    print(f"open data (per kelurahan, no personal data): {od}: {', '.join(files) or 'none yet'}")
-
-
-def pretty(value: Any, indent: int = 0) -> str:
-    """JSON with the outer two levels of objects opened, one line per key, when over 80 chars."""
-    one = json.dumps(value, ensure_ascii=False)
-    if not isinstance(value, dict) or not value or indent >= 4 or len(one) + indent <= 80:
-        return one
-    pad = " " * (indent + 2)
-    items = [f"{pad}{json.dumps(k)}: {pretty(v, indent + 2)}" for k, v in value.items()]
-    return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,12 @@ from tests.conftest import REPO
 from tests.mqtt_broker import mosquitto_binary
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+# The demo's closing line per camera.
+CAMERA_LINE = re.compile(
+    r"^  (?P<cam>cam\d+) \((?P<video>[^)]+)\): people seen (?P<seen>\d+), masked (?P<masked>\d+), "
+    r"unmasked (?P<unmasked>\d+), not judged (?P<not_judged>\d+); (?P<view>.+)$",
+    re.MULTILINE,
+)
 
 
 def run_demo(tmp_path: Path, shared: Path) -> subprocess.CompletedProcess[str]:
@@ -34,8 +41,18 @@ def test_demo_runs_the_whole_chain(shared: Path, tmp_path: Path):
     assert "decision: open (critical) bed_occupancy in city" in out.stdout
     assert "decision: open (warn) ppkm_level in Semarang Timur: PPKM level 3" in out.stdout
     assert '"occupancy": 0.8333' in out.stdout
-    people = int(out.stdout.split("people seen ")[-1].split(",")[0])
-    assert people >= 2  # three clips, each with one person
+    total = re.search(r"count windows delivered; people seen (\d+), masked (\d+)", out.stdout)
+    assert total is not None and int(total[1]) >= 3
+    cams = {m["cam"]: m for m in CAMERA_LINE.finditer(out.stdout)}
+    assert sorted(cams) == ["cam1", "cam2", "cam3", "cam4"], out.stdout[-3000:]
+    # three close-up clips, each with one person
+    assert sum(int(cams[c]["seen"]) for c in ("cam1", "cam2", "cam3")) >= 2
+    # The wide campus view: people seen, none judged, the camera not suitable, and why.
+    wide = cams["cam4"]
+    assert wide["video"] == "vtest_sda.mp4" and int(wide["seen"]) >= 1
+    assert wide["masked"] == wide["unmasked"] == "0" and wide["not_judged"] == wide["seen"]
+    assert wide["view"].startswith("camera NOT suitable: wajah terlalu kecil / faces too small")
+    assert re.search(r"  cam4: suitable False \(newest window\); judgement False", out.stdout)
 
 
 def test_demo_without_shared_uses_a_synthetic_camera(tmp_path: Path):
