@@ -20,6 +20,11 @@ well when nobody does. So every face detection is assessed before it may vote (`
   two-person 20 px blobs the detector called `mask` 0.64 (classifier: no_mask 0.95); on the
   close-up clips it agreed on 402 of 409 faces (the 7: hands over the mask, mask half on).
 
+One face, one label: a detector with per-class NMS can put a `mask` box and a `no_mask` box on
+the same face; the tracker then starts a second person on the loser (gituatu_nomask was counted
+as two unmasked people this way). `one_label_per_face` keeps the higher-scoring of boxes that
+overlap at IoU >= 0.5, before anything is assessed.
+
 A person (a confirmed track) is judged only when at least `min_frames` of its sightings were
 judgeable, by the summed scores of those sightings (tie: unmasked); otherwise it is counted in
 `not_judged`. Compliance uses judged people only.
@@ -42,6 +47,7 @@ import numpy as np
 
 from agent.config import JudgingSection
 from models.adapters.two_stage import MaskClassifier, square_crops
+from models.boxes import nms
 from models.detections import MASK, NO_MASK, Detections
 
 JUDGEABLE: Final = 0
@@ -49,12 +55,21 @@ TOO_SMALL: Final = 1
 NOT_FACE_SHAPED: Final = 2
 AMBIGUOUS: Final = 3
 DISPUTED: Final = 4
+# Boxes overlapping this much are one face (faces of different people overlap far less).
+SAME_FACE_IOU: Final = 0.5
 # The classifier's crop: the face box's longer side grown by this (as it was trained).
 CROP_EXPAND: Final = 1.2
 
 MASKED: Final = "masked"
 UNMASKED: Final = "unmasked"
 NOT_JUDGED: Final = "not_judged"
+
+
+def one_label_per_face(dets: Detections) -> Detections:
+    """Of boxes on the same face (IoU >= SAME_FACE_IOU, any label), the best-scoring one."""
+    if len(dets) < 2:
+        return dets
+    return dets.select(np.sort(nms(dets.boxes, dets.scores, SAME_FACE_IOU)))
 
 
 def assess(dets: Detections, cfg: JudgingSection) -> np.ndarray:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import numpy as np
+
 from agent.config import AgentConfig, CameraSection
 from agent.counter import Window, WindowCounter
 from agent.debug import save_snapshot
@@ -19,6 +21,7 @@ from agent.judge import (
     NOT_JUDGED,
     Suitability,
     assess,
+    one_label_per_face,
     second_opinion,
     verdict,
 )
@@ -26,6 +29,7 @@ from agent.motion import MotionGate
 from agent.source import Frame, VideoSource
 from agent.tracker import Tracker, TrackInfo
 from models.adapters import Adapter, MaskClassifier
+from models.detections import Detections
 
 log = logging.getLogger(__name__)
 Emit = Callable[[CameraSection, Window], None]
@@ -41,6 +45,8 @@ class WorkerHealth:
     windows: int = 0
     people: int = 0
     judged: int = 0  # of them, judged masked or unmasked
+    faces: int = 0  # face sightings tracked (within the size limits)
+    faces_judgeable: int = 0  # of them, judgeable (agent/judge.py)
     window_errors: int = 0  # windows that could not be closed or handed on (each logged)
     last_loop_mono: float = 0.0
     last_frame_mono: float = 0.0
@@ -143,19 +149,8 @@ class CameraWorker:
                 ms if self.health.inferred == 0 else (0.9 * self.health.inference_ms + 0.1 * ms)
             )
             self.health.inferred += 1
-            h, w = frame.image.shape[:2]
-            # Every confident face in the zones is assessed (suitability weighs the tiny ones
-            # too); those within the size limits are tracked and counted.
-            seen = self.filter.apply(raw, w, h, check_size=False)
-            codes = assess(seen, self.judging)
-            if self.classifier is not None:
-                codes = second_opinion(frame.image, seen, codes, self.classifier, self.judging)
-            self.suitability.observe(codes)
-            counted = self.filter.size_mask(seen)
-            faces = seen.select(counted)
-            step = self.tracker.update(
-                faces, frame.mono_time, judgeable=codes[counted] == JUDGEABLE
-            )
+            faces, judgeable = self.judge(frame, raw)
+            step = self.tracker.update(faces, frame.mono_time, judgeable=judgeable)
             debug = self.cfg.debug
             if debug.save_frames and self.health.inferred % debug.every_n_inferred == 1:
                 save_snapshot(debug.dir, self.camera.id, frame.index, frame.image, faces)
@@ -167,6 +162,25 @@ class CameraWorker:
         self.counter.frame(when, inferred=inferred, occupancy=len(step.active))
         for track in step.finished:
             self.count_person(track, t, frame.mono_time)
+
+    def judge(self, frame: Frame, raw: Detections) -> tuple[Detections, np.ndarray]:
+        """The faces to track and which of them may vote on masks (agent/judge.py).
+
+        Every confident face in the zones is assessed, whatever its size: the camera's
+        suitability weighs the tiny ones too. Those within the size limits are tracked."""
+        h, w = frame.image.shape[:2]
+        seen = self.filter.apply(raw, w, h, check_size=False)
+        if self.judging.enabled:
+            seen = one_label_per_face(seen)
+        codes = assess(seen, self.judging)
+        if self.classifier is not None:
+            codes = second_opinion(frame.image, seen, codes, self.classifier, self.judging)
+        self.suitability.observe(codes)
+        counted = self.filter.size_mask(seen)
+        judgeable = codes[counted] == JUDGEABLE
+        self.health.faces += int(counted.sum())
+        self.health.faces_judgeable += int(judgeable.sum())
+        return seen.select(counted), judgeable
 
     def count_person(self, track: TrackInfo, now_wall: float, now_mono: float) -> None:
         """Attribute a finished track to the window of its last sighting (wall clock), judged
@@ -188,9 +202,12 @@ class CameraWorker:
         for window in windows:
             self._emit(window)
 
-    def finish(self, now_wall: float) -> None:
-        """At shutdown or end of file: end every track and emit the last, partial window."""
-        now_mono = time.monotonic()
+    def finish(self, now_wall: float, now_mono: float | None = None) -> None:
+        """At shutdown or end of file: end every track and emit the last, partial window.
+
+        `now_mono` defaults to the monotonic clock; a clip replayed on a simulated clock
+        (calibration preview, benchmarks) passes its own."""
+        now_mono = time.monotonic() if now_mono is None else now_mono
         for track in self.tracker.flush(now_mono):
             self.count_person(track, now_wall, now_mono)
         try:

@@ -19,9 +19,9 @@ import numpy as np
 from agent.config import AgentConfig, CameraSection
 from agent.counter import Window
 from agent.debug import blur_faces
-from agent.service import camera_setup
+from agent.service import build_second_opinion, camera_setup
 from agent.source import Frame
-from agent.worker import CameraWorker, local_time
+from agent.worker import CameraWorker
 from calibration.report import sample_frames
 from models.adapters import Adapter
 from models.annotate import draw
@@ -59,6 +59,7 @@ def run_worker(
         setup.face_filter,
         lambda _c, w: windows.append(w),
         detect_conf=setup.detect_conf,
+        classifier=build_second_opinion(cfg),
     )
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
@@ -83,9 +84,7 @@ def run_worker(
         cap.release()
     # End of clip, as worker.finish does, but on the simulated clock.
     end_wall, end_mono = wall0 + t + worker.period_s, mono0 + t + worker.period_s
-    for track in worker.tracker.flush(end_mono):
-        worker.count_person(track, end_wall, end_mono)
-    windows.extend(worker.counter.close_all(local_time(end_wall)))
+    worker.finish(end_wall, end_mono)
     return PreviewResult(windows, worker.health.processed, worker.health.inferred), worker
 
 

@@ -200,3 +200,12 @@ def test_window_fits_the_wire_contract():
         model=ModelInfo(name="m", version="1", sha256="0" * 64),
     )
     assert b'"window_start":"2021-07-01T10:00:00+07:00"' in msg.to_payload()
+
+
+def test_people_not_judged_are_seen_but_neither_masked_nor_unmasked():
+    c = WindowCounter(60)
+    c.frame(at("10:00:10"), inferred=True, occupancy=3)
+    for masked in (True, None, None, False):
+        c.person(at("10:00:20"), masked=masked)
+    (w,) = c.close_due(at("10:01:00"))
+    assert (w.people_seen, w.masked, w.unmasked, w.not_judged) == (4, 1, 1, 2)

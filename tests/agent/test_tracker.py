@@ -191,3 +191,22 @@ def test_associate(tracks, dets, expected):
         max_size_ratio=2.0,
     )
     assert sorted(pairs) == sorted(expected)
+
+
+def test_only_judgeable_sightings_vote_on_the_mask_decision():
+    """Seen ten times as a 'mask' blob it could not judge and twice clearly unmasked: the
+    judged votes say unmasked, the plain votes would say masked."""
+    tr = Tracker(iou_threshold=0.25, max_age_s=1.0, min_hits=2)
+    for i in range(12):
+        label, ok = (MASK, False) if i < 10 else (NO_MASK, True)
+        d = dets_of([(100 + i, 100, 40, label, 0.8)])
+        tr.update(d, i * DT, judgeable=np.array([ok]))
+    (info,) = tr.flush(12 * DT)
+    assert info.hits == 12 and info.masked  # the detector's plain vote
+    assert info.judged_hits == 2 and info.judged_votes == pytest.approx((0.0, 1.6))
+
+
+def test_judgeable_must_match_the_detections():
+    tr = Tracker(iou_threshold=0.25, max_age_s=1.0, min_hits=2)
+    with pytest.raises(ValueError, match="judgeable has shape"):
+        tr.update(dets_of([(100, 100, 40, MASK, 0.8)]), 0.0, judgeable=np.array([True, False]))

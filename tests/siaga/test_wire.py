@@ -50,6 +50,9 @@ def test_round_trip_keeps_schema_name_and_offsets():
         ({"schema": "siaga.counts/2"}, "siaga.counts/1"),
         ({"people_seen": "many"}, "valid integer"),
         ({"frames_inferred": 301}, "frames_inferred cannot exceed"),
+        ({"not_judged": 1}, "masked \\+ unmasked \\+ not_judged must equal people_seen"),
+        ({"people_seen": 14, "not_judged": 1}, "must equal people_seen"),
+        ({"not_judged": -1}, "greater than or equal to 0"),
         ({"extra_field": 1}, "Extra inputs are not permitted"),
         # Times that cannot be true (and near year 1 cannot even be put in UTC) are refused.
         ({"window_start": "0001-01-01T00:00:00+05:00"}, "between the years 2000 and 2099"),
@@ -59,6 +62,17 @@ def test_round_trip_keeps_schema_name_and_offsets():
 def test_invalid_payloads_are_rejected_with_a_reason(change: dict, reason: str):
     with pytest.raises(ValidationError, match=reason):
         CountsMessage.model_validate({**GOOD, **change})
+
+
+def test_judgement_fields_are_optional_and_must_add_up():
+    old = CountsMessage.model_validate(GOOD)  # an agent before judgement: all judged
+    assert old.not_judged is None and old.suitable is None
+    wide = CountsMessage.model_validate(
+        {**GOOD, "people_seen": 14, "masked": 0, "unmasked": 0, "not_judged": 14, "suitable": False}
+    )
+    data = json.loads(wide.to_payload())
+    assert data["not_judged"] == 14 and data["suitable"] is False
+    assert CountsMessage.model_validate_json(wide.to_payload()) == wide
 
 
 def test_topics():
