@@ -80,6 +80,7 @@ bench: setup sysdeps
 	$(PY) -m benchmarks.latency --out $(OUT)/bench
 	$(PY) -m benchmarks.agent_throughput --out $(OUT)/bench
 	$(PY) -m benchmarks.ingest --out $(OUT)/bench
+	$(PY) -m benchmarks.cctv_truth --out $(OUT)/bench
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -109,6 +109,22 @@ def second_opinion(
     return out
 
 
+def judge_faces(
+    image_bgr: np.ndarray,
+    in_view: Detections,
+    cfg: JudgingSection,
+    classifier: MaskClassifier | None,
+) -> tuple[Detections, np.ndarray]:
+    """The whole judgement of one frame's faces in view: one label per face, `assess`, then
+    the second opinion. Returns the faces kept and their codes. The agent's worker and
+    calibration's report both call this, so the technician sees what the agent will do."""
+    faces = one_label_per_face(in_view) if cfg.enabled else in_view
+    codes = assess(faces, cfg)
+    if classifier is not None and cfg.enabled:
+        codes = second_opinion(image_bgr, faces, codes, classifier, cfg)
+    return faces, codes
+
+
 def verdict(judged_hits: int, judged_votes: tuple[float, float], cfg: JudgingSection) -> str:
     """MASKED, UNMASKED or NOT_JUDGED for a finished person."""
     needed = cfg.min_frames if cfg.enabled else 1

@@ -20,9 +20,7 @@ from agent.judge import (
     MASKED,
     NOT_JUDGED,
     Suitability,
-    assess,
-    one_label_per_face,
-    second_opinion,
+    judge_faces,
     verdict,
 )
 from agent.motion import MotionGate
@@ -169,12 +167,8 @@ class CameraWorker:
         Every confident face in the zones is assessed, whatever its size: the camera's
         suitability weighs the tiny ones too. Those within the size limits are tracked."""
         h, w = frame.image.shape[:2]
-        seen = self.filter.apply(raw, w, h, check_size=False)
-        if self.judging.enabled:
-            seen = one_label_per_face(seen)
-        codes = assess(seen, self.judging)
-        if self.classifier is not None:
-            codes = second_opinion(frame.image, seen, codes, self.classifier, self.judging)
+        in_view = self.filter.apply(raw, w, h, check_size=False)
+        seen, codes = judge_faces(frame.image, in_view, self.judging, self.classifier)
         self.suitability.observe(codes)
         counted = self.filter.size_mask(seen)
         judgeable = codes[counted] == JUDGEABLE

@@ -34,8 +34,7 @@ from agent.judge import (
     NOT_FACE_SHAPED,
     TOO_SMALL,
     CameraJudgement,
-    assess,
-    second_opinion,
+    judge_faces,
     suitability_of,
 )
 from models.adapters import Adapter, MaskClassifier
@@ -184,10 +183,7 @@ def measure(
         raw = detector.detect(frame)
         spent += time.perf_counter() - t0
         h, w = frame.shape[:2]
-        seen = ff.apply(raw, w, h, check_size=False)
-        c = assess(seen, judging)
-        if classifier is not None:
-            c = second_opinion(frame, seen, c, classifier, judging)
+        seen, c = judge_faces(frame, ff.apply(raw, w, h, check_size=False), judging, classifier)
         widths.append(seen.boxes[:, 2] - seen.boxes[:, 0])
         codes.append(c)
     return Measurement(
