@@ -3,7 +3,8 @@
 The detector always answers `mask` or `no_mask`, also where nobody could: a 12x25 px walking body
 on a wide campus view came out `mask` 0.82, and (on an indoor clip not in ../shared, so not
 measured here) the back of a head `mask` 0.75: "no lower face visible" looks like a mask to
-it. A figure built from such answers tells a city its people mask well when nobody does. So every face detection is assessed before it may vote (`assess`):
+it. A figure built from such answers tells a city its people mask well when nobody does. So
+every face detection is assessed before it may vote (`assess`):
 
 - too small: face WIDTH under `min_face_px` (16 px: where the project measured mask / no_mask
   AP50 to fall from 0.97 / 0.87 to 0.77 / 0.55, calibration.report.UNRELIABLE_FACE_PX). Width,
