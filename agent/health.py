@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agent.config import HealthSection
+from agent.holding import Holding
 from agent.metrics import MetricsServer, Sample, render
+from agent.outbox import Outbox
+from agent.publisher import Publisher
+from agent.worker import CameraWorker
 from siaga import __version__
-from siaga.wire import CameraHealth, Judgement, StatusMessage
-
-if TYPE_CHECKING:
-    from agent.service import AgentService
+from siaga.sdnotify import Notifier
+from siaga.wire import CameraHealth, Judgement, ModelInfo, StatusMessage
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +39,41 @@ HELP = {
 }
 
 
+@dataclass(frozen=True)
+class Watched:
+    """What the reporter reads and where it reports, handed over by the service (which the
+    reporter never sees: agent/service.py builds this)."""
+
+    agent_id: str
+    settings: HealthSection
+    judging: bool  # the status carries each camera's judgement (judging.enabled)
+    confirm_central: bool  # the status carries epoch and confirmed_seq (mqtt.confirm)
+    model: ModelInfo
+    started_mono: float
+    workers: Sequence[CameraWorker]
+    outbox: Outbox
+    holding: Holding
+    publisher: Publisher
+    notifier: Notifier
+
+
 class HealthReporter:
     """Called once a second by the service; decides when to ping, publish and serve."""
 
-    def __init__(self, service: AgentService) -> None:
-        self.service = service
+    def __init__(self, watched: Watched) -> None:
+        self.watched = watched
         self.last_status_mono = 0.0
         self._prev: dict[str, tuple[float, int]] = {}
         self.metrics: MetricsServer | None = None
-        h = service.cfg.health
+        h = watched.settings
         if h.metrics_port is not None:
             self.metrics = MetricsServer(h.metrics_host, h.metrics_port, self.render_metrics)
             self.metrics.start()
 
     def healthy(self, now_mono: float) -> bool:
         """Every camera loop is turning, and each is either getting frames or reconnecting."""
-        limit = max(5.0, 3 * max(w.period_s for w in self.service.workers))
-        for w in self.service.workers:
+        limit = max(5.0, 3 * max(w.period_s for w in self.watched.workers))
+        for w in self.watched.workers:
             if w.finished:
                 continue
             if now_mono - w.health.last_loop_mono > limit:
@@ -60,20 +83,20 @@ class HealthReporter:
     def tick(self) -> None:
         """Watchdog ping while healthy; status at its interval."""
         now = time.monotonic()
-        svc = self.service
+        src = self.watched
         if self.healthy(now):
-            svc.notifier.watchdog()
+            src.notifier.watchdog()
         else:
             log.error("a camera loop is stuck; withholding the watchdog ping")
-        if now - self.last_status_mono >= svc.cfg.health.status_interval_s:
+        if now - self.last_status_mono >= src.settings.status_interval_s:
             self.publish()
 
     def camera_health(self, now_mono: float) -> dict[str, CameraHealth]:
         """Per-camera figures; fps is measured since the previous status."""
         out = {}
-        svc_judging = self.service.cfg.judging.enabled
-        for w in self.service.workers:
-            prev_t, prev_n = self._prev.get(w.camera.id, (self.service.started_mono, 0))
+        judging = self.watched.judging
+        for w in self.watched.workers:
+            prev_t, prev_n = self._prev.get(w.camera.id, (self.watched.started_mono, 0))
             fps = (w.health.processed - prev_n) / max(1e-3, now_mono - prev_t)
             self._prev[w.camera.id] = (now_mono, w.health.processed)
             s = w.source.stats
@@ -81,7 +104,7 @@ class HealthReporter:
             judgement = (
                 Judgement(suitable=j.suitable, reason=j.reason, faces=j.faces,
                           judgeable=j.judgeable)
-                if svc_judging else None
+                if judging else None
             )  # fmt: skip
             out[w.camera.id] = CameraHealth(
                 fps=round(fps, 2), inference_ms=round(w.health.inference_ms, 2),
@@ -92,35 +115,35 @@ class HealthReporter:
 
     def publish(self) -> None:
         """Publish the retained status message."""
-        svc = self.service
+        src = self.watched
         now = time.monotonic()
         self.last_status_mono = now
-        held = svc.holding.stats()  # windows the outbox could not take yet (agent/holding.py)
+        held = src.holding.stats()  # windows the outbox could not take yet (agent/holding.py)
         msg = StatusMessage(
-            agent_id=svc.cfg.agent.id, time=datetime.now(UTC).astimezone(),
-            version=__version__, uptime_s=round(now - svc.started_mono, 1), model=svc.model,
-            cameras=self.camera_health(now), outbox_depth=svc.outbox.depth(),
-            dropped=svc.outbox.dropped() + held.dropped, last_seq=svc.outbox.last_seq(),
+            agent_id=src.agent_id, time=datetime.now(UTC).astimezone(),
+            version=__version__, uptime_s=round(now - src.started_mono, 1), model=src.model,
+            cameras=self.camera_health(now), outbox_depth=src.outbox.depth(),
+            dropped=src.outbox.dropped() + held.dropped, last_seq=src.outbox.last_seq(),
             outbox_error=None if held.error is None else held.error[:500], held=held.held,
             **self._delivery(),
         )  # fmt: skip
-        svc.publisher.publish_status(msg)
+        src.publisher.publish_status(msg)
         fps = ", ".join(f"{k} {v.fps:.1f} fps" for k, v in msg.cameras.items())
         failing = f"; outbox FAILING, {held.held} held in memory" if held.error else ""
-        svc.notifier.status(f"{fps}; outbox {msg.outbox_depth}{failing}")
+        src.notifier.status(f"{fps}; outbox {msg.outbox_depth}{failing}")
 
     def _delivery(self) -> dict[str, Any]:
         """The status's delivery fields; none for a central before epochs (confirm = broker)."""
-        svc = self.service
-        if svc.cfg.mqtt.confirm != "central":
+        src = self.watched
+        if not src.confirm_central:
             return {}
-        return {"epoch": svc.outbox.epoch, "confirmed_seq": svc.outbox.confirmed_seq()}
+        return {"epoch": src.outbox.epoch, "confirmed_seq": src.outbox.confirmed_seq()}
 
     def samples(self) -> list[Sample]:
         """Current metric values."""
-        svc = self.service
+        src = self.watched
         out: list[Sample] = []
-        for w in svc.workers:
+        for w in src.workers:
             lab = {"camera": w.camera.id}
             s = w.source.stats
             out += [
@@ -133,13 +156,13 @@ class HealthReporter:
                 ("siaga_agent_people_total", lab, w.health.people),
                 ("siaga_agent_window_errors_total", lab, w.health.window_errors),
             ]
-        held = svc.holding.stats()
+        held = src.holding.stats()
         out += [
-            ("siaga_agent_outbox_depth", {}, svc.outbox.depth()),
-            ("siaga_agent_dropped_total", {}, svc.outbox.dropped() + held.dropped),
+            ("siaga_agent_outbox_depth", {}, src.outbox.depth()),
+            ("siaga_agent_dropped_total", {}, src.outbox.dropped() + held.dropped),
             ("siaga_agent_outbox_held", {}, held.held),
             ("siaga_agent_outbox_errors_total", {}, held.errors),
-            ("siaga_agent_broker_connected", {}, float(svc.publisher.connected)),
+            ("siaga_agent_broker_connected", {}, float(src.publisher.connected)),
         ]
         return sorted(out, key=lambda s: s[0])
 

@@ -12,7 +12,7 @@ from agent.calibration_file import load_calibration
 from agent.config import AgentConfig, CameraSection
 from agent.counter import Window
 from agent.filters import FaceFilter
-from agent.health import HealthReporter
+from agent.health import HealthReporter, Watched
 from agent.holding import Held, Holding
 from agent.outbox import Outbox, Stamp
 from agent.publisher import Publisher
@@ -122,7 +122,14 @@ class AgentService:
                     classifier=self.second_opinion,
                 )
             )
-        self.health = HealthReporter(self)
+        self.health = HealthReporter(
+            Watched(
+                agent_id=cfg.agent.id, settings=cfg.health, judging=cfg.judging.enabled,
+                confirm_central=cfg.mqtt.confirm == "central", model=self.model,
+                started_mono=self.started_mono, workers=self.workers, outbox=self.outbox,
+                holding=self.holding, publisher=self.publisher, notifier=self.notifier,
+            )
+        )  # fmt: skip
         self._stop = threading.Event()
 
     def emit(self, camera: CameraSection, window: Window) -> None:
