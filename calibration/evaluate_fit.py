@@ -253,12 +253,11 @@ def table(s: Summary) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the experiment and print (optionally write) its figures."""
-    from calibration.cli import evaluate_fit_arguments
+    """`python -m calibration.evaluate_fit …` is `siaga calibrate evaluate-fit …`: one parser,
+    the command line's (calibration/cli.py keeps the options, so that `siaga` starts light)."""
+    from siaga.cli import main as siaga_main
 
-    p = argparse.ArgumentParser(prog="siaga calibrate evaluate-fit", description=__doc__)
-    evaluate_fit_arguments(p)
-    return run(p.parse_args(argv))
+    return siaga_main(["calibrate", "evaluate-fit", *(sys.argv[1:] if argv is None else argv)])
 
 
 def run(args: argparse.Namespace) -> int:
