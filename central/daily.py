@@ -1,9 +1,17 @@
-"""Which daily reports are due: the newest cut-off passed, and any missed since the last one."""
+"""The calendar and files of the daily jobs, shared by the report and the open data.
+
+A day's cut-off, which days are due (the newest cut-off passed, and any missed since the last
+one written: catch-up after downtime), making each due day without letting one failure stop the
+rest, and atomic file writes. Both `central.report` and `central.opendata` import this module
+and neither imports the other's building or writing code for it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -81,3 +89,18 @@ def make_each(days: Iterable[date], make: Callable[[date], object], what: str,
         _log.info("%s %s written to %s", what, day, where)
         done.append(day)
     return done
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write text to path through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -32,8 +32,8 @@ from sqlalchemy import Connection, Engine, func, select
 
 from central import judged, schema
 from central.civic.figures import population_by_kelurahan, resident_cases
+from central.daily import report_cutoff
 from central.report.build import newest_rows
-from central.report.due import report_cutoff
 
 Value = int | float | str | None
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from central.daily import atomic_write
 from central.opendata.build import (
     AID_FIELDS,
     AID_KEY,
@@ -31,7 +32,6 @@ from central.opendata.build import (
     OpenData,
     Value,
 )
-from central.report.writers import atomic_write
 
 OPENDATA_SCHEMA: Final = "siaga.opendata/1"
 LICENSE: Final = "CC-BY-4.0"

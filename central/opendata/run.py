@@ -17,11 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from central.config import CentralConfig
+from central.daily import MAX_CATCH_UP_DAYS, atomic_write, due_reports, make_each, written_days
 from central.opendata.build import build_opendata
 from central.opendata.ckan import CkanClient, client_for, publish
 from central.opendata.files import DAY_MARKER, day_paths, read_day, write_opendata
-from central.report.due import MAX_CATCH_UP_DAYS, due_reports, make_each, written_days
-from central.report.writers import atomic_write
 
 log = logging.getLogger(__name__)
 CKAN_MARKER = re.compile(r"^\.ckan-(\d{4}-\d{2}-\d{2})$")

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from central.daily import due_reports, report_cutoff
 from central.report.build import Figure, Report, build_report
-from central.report.due import due_reports, report_cutoff
 from central.report.writers import report_paths, to_csv, to_html, to_json, write_report
 
 __all__ = [

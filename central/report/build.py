@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Select, Table, and_, func, select
 
 from central import judged, schema
-from central.report.due import report_cutoff
+from central.daily import report_cutoff
 
 Value = int | float | None
 CITY_LEVEL = "kota"

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from central.config import CentralConfig
+from central.daily import due_reports, make_each
 from central.opendata import run as opendata
 from central.report.build import build_report
-from central.report.due import due_reports, make_each
 from central.report.writers import write_report
 from central.retention import cutoff, purge_counts
 

@@ -6,12 +6,11 @@ import csv
 import html
 import io
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from central.daily import atomic_write
 from central.report.build import Figure, Report
 
 REPORT_SCHEMA = "siaga.report/1"
@@ -93,21 +92,6 @@ def report_paths(out_dir: Path, r: Report | None = None, *, day: Any = None) -> 
     """siaga-report-YYYY-MM-DD.{csv,html,json} in out_dir, by format."""
     d = r.day if r is not None else day
     return {fmt: out_dir / f"siaga-report-{d.isoformat()}.{fmt}" for fmt in FORMATS}
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(r: Report, out_dir: Path) -> dict[str, Path]:
