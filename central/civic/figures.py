@@ -1,10 +1,10 @@
 """Civic figures per area for the merged summaries: cases, beds, pharmacy stock, PPKM level.
 
-Computed for one local day `today` from the civic tables, per kelurahan and rolled up to its
-kecamatan and the city (SQL reads, then pure Python sums):
+Computed for one local day `today` from the read side (central/civic/read.py says what each
+figure means: the report, the open data and the rules read the same), per kelurahan and rolled
+up to its kecamatan and the city (pure Python sums):
 
-- cases (city residents): the newest cumulative row dated ≤ today per kelurahan (confirmed,
-  active); new_7d = confirmed at today − confirmed at today − 7 (both rows needed);
+- cases (city residents): confirmed and active as of today, new_7d over the week;
   weekly_rate_per_100k = new_7d × 100,000 / population summed over the kelurahan having both
   (the same figures as the `ppkm_level` rule); ppkm_level from the rules' bounds. A kelurahan
   carries its own rate and its kecamatan's level (PPKM levels are set per kecamatan);
@@ -12,6 +12,9 @@ kecamatan and the city (SQL reads, then pure Python sums):
   counted in the kelurahan the hospital is in; occupancy = used / beds;
 - pharmacy: masks and hand sanitizer in stock now, summed; pharmacies reporting and those with
   fewer masks than the mask_stock rule's low_stock.
+
+Rows of a kelurahan outside the area registry count in the city only (as in the daily report
+and the rules' city-wide bed occupancy), never in a kecamatan.
 """
 
 from __future__ import annotations
@@ -19,15 +22,42 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from central import schema
-from central.report.build import newest_rows
-from central.rules.evaluate import ppkm_level
-from central.rules.model import Rules
+from central.civic import read
+from central.civic.read import ppkm_level
+
+# ("kelurahan" | "kecamatan" | "city", code) → the area's civic payload ("city" has code "")
+AreaCivic = dict[tuple[str, str], dict[str, Any]]
+
+
+class _Ppkm(Protocol):
+    @property
+    def bounds(self) -> tuple[float, float, float]: ...
+
+
+class _Beds(Protocol):
+    @property
+    def max_age_days(self) -> int: ...
+
+
+class _MaskStock(Protocol):
+    @property
+    def low_stock(self) -> int: ...
+
+
+class CivicRules(Protocol):
+    """What the civic figures take from the rules (central.rules.model.Rules has it)."""
+
+    @property
+    def ppkm(self) -> _Ppkm: ...
+    @property
+    def bed_occupancy(self) -> _Beds: ...
+    @property
+    def mask_stock(self) -> _MaskStock: ...
 
 
 @dataclass(slots=True)
@@ -63,62 +93,33 @@ def _plus(a: int | None, b: int | None) -> int | None:
     return a if b is None else b if a is None else a + b
 
 
-def population_by_kelurahan(conn: Connection, year: int) -> dict[str, int]:
-    """Per kelurahan: the population of the newest year ≤ year, else of the oldest after it."""
-    pc = schema.civic_population.c
-    years: dict[str, dict[int, int]] = defaultdict(dict)
-    for code, y, pop in conn.execute(select(pc.kelurahan_code, pc.year, pc.population)):
-        years[code][y] = pop
-    out: dict[str, int] = {}
-    for code, by_year in years.items():
-        upto = [y for y in by_year if y <= year]
-        out[code] = by_year[max(upto) if upto else min(by_year)]
-    return out
-
-
-def resident_cases(conn: Connection, day: date) -> dict[str, dict[str, Any]]:
-    """Per kelurahan: residents' newest cumulative case row dated ≤ day."""
-    t = schema.civic_cases
-    q = newest_rows(t, ("kelurahan_code", "residency"), day).where(t.c.residency == "resident")
-    return {r["kelurahan_code"]: dict(r) for r in conn.execute(q).mappings()}
-
-
-def _kelurahan_sums(conn: Connection, today: date, rules: Rules) -> dict[str, _Sums]:
+def _kelurahan_sums(conn: Connection, today: date, rules: CivicRules) -> dict[str, _Sums]:
     sums: dict[str, _Sums] = defaultdict(_Sums)
-    now_rows, before = resident_cases(conn, today), resident_cases(conn, today - timedelta(7))
-    pop = population_by_kelurahan(conn, today.year)
-    for code, r in now_rows.items():
+    pop = read.population(conn, today.year)
+    for code, rc in read.resident_cases(conn, today).items():
         s = sums[code]
-        s.confirmed, s.active = int(r["confirmed"]), int(r["active"])
-        if code in before:
-            s.new_7d = s.confirmed - int(before[code]["confirmed"])
-            if pop.get(code):
-                s.rate_cases, s.rate_pop = s.new_7d, pop[code]
+        s.confirmed, s.active, s.new_7d = rc.now.confirmed, rc.now.active, rc.new_7d
+        if rc.new_7d is not None and pop.get(code):
+            s.rate_cases, s.rate_pop = rc.new_7d, pop[code]
     for code, p in pop.items():
         sums[code].population = p
-    oldest = today - timedelta(days=rules.bed_occupancy.max_age_days)
-    t = schema.civic_beds
-    for b in conn.execute(newest_rows(t, ("hospital_id", "room_type"), today)).mappings():
-        if b["date"] >= oldest:
-            sums[b["kelurahan_code"]].add(_Sums(beds=[int(b["beds"]), int(b["used"]),
-                                                      int(b["free"])]))  # fmt: skip
-    ph = schema.civic_pharmacy_stock.c
-    for pid, kel, item, qty in conn.execute(
-        select(ph.pharmacy_id, ph.kelurahan_code, ph.item, ph.quantity)
-    ):
-        s = sums[kel]
-        s.pharmacies.add(pid)
-        if item == "mask":
-            s.mask = (s.mask or 0) + qty
-            if qty < rules.mask_stock.low_stock:
-                s.low_stock.add(pid)
+    for b in read.beds(conn, today, max_age_days=rules.bed_occupancy.max_age_days):
+        sums[b.kelurahan_code].add(_Sums(beds=[b.beds, b.used, b.free]))
+    for st in read.stock(conn):
+        s = sums[st.kelurahan_code]
+        s.pharmacies.add(st.pharmacy_id)
+        if st.item == "mask":
+            s.mask = (s.mask or 0) + st.quantity
+            if st.quantity < rules.mask_stock.low_stock:
+                s.low_stock.add(st.pharmacy_id)
         else:
-            s.sanitizer = (s.sanitizer or 0) + qty
+            s.sanitizer = (s.sanitizer or 0) + st.quantity
     return sums
 
 
 def _payload(s: _Sums, today: date, level: int | None) -> dict[str, Any]:
-    rate = round(s.rate_cases * 100_000 / s.rate_pop, 2) if s.rate_pop else None
+    r = read.rate_per_100k(s.rate_cases, s.rate_pop)
+    rate = None if r is None else round(r, 2)
     b = s.beds
     return {
         "date": today.isoformat(),
@@ -134,23 +135,22 @@ def _payload(s: _Sums, today: date, level: int | None) -> dict[str, Any]:
 
 
 def area_civic(
-    conn: Connection, today: date, kecamatan_of: Mapping[str, str], rules: Rules
-) -> dict[tuple[str, str], dict[str, Any]]:
+    conn: Connection, today: date, kecamatan_of: Mapping[str, str], rules: CivicRules
+) -> AreaCivic:
     """("kelurahan" | "kecamatan" | "city", code) → civic figures ("city" has code "")."""
     kel = _kelurahan_sums(conn, today, rules)
     kec: dict[str, _Sums] = defaultdict(_Sums)
     city = _Sums()
     for code, s in kel.items():
-        if code in kecamatan_of:  # rows of unknown kelurahan count nowhere
+        if code in kecamatan_of:  # rows of unknown kelurahan count in the city only
             kec[kecamatan_of[code]].add(s)
-            city.add(s)
+        city.add(s)
 
     def level(s: _Sums) -> int | None:
-        if not s.rate_pop:
-            return None
-        return ppkm_level(s.rate_cases * 100_000 / s.rate_pop, rules.ppkm.bounds)
+        rate = read.rate_per_100k(s.rate_cases, s.rate_pop)
+        return None if rate is None else ppkm_level(rate, rules.ppkm.bounds)
 
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    out: AreaCivic = {}
     for code, k in kecamatan_of.items():
         out[("kelurahan", code)] = _payload(kel.get(code, _Sums()), today, level(kec[k]))
     for k in set(kecamatan_of.values()):

@@ -17,7 +17,8 @@ what it means there (see central/report/build.py):
 - aid distributed to the kelurahan on D − 1 (the last full day), in a sibling long table;
 - population: the newest year ≤ D's year (else the oldest one after it); rates per 100,000.
 
-Nothing names a person, a camera, an agent, a hospital or a pharmacy.
+Civic figures come from the read side (central/civic/read.py), as for the report, the
+summaries and the rules. Nothing names a person, a camera, an agent, a hospital or a pharmacy.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine, func, select
 
 from central import judged, schema
-from central.civic.figures import population_by_kelurahan, resident_cases
+from central.civic import read
 from central.daily import report_cutoff
-from central.report.build import newest_rows
 
 Value = int | float | str | None
 
@@ -121,32 +120,21 @@ class OpenData:
     aid: list[dict[str, Value]]
 
 
-def _aware(t: Any) -> datetime | None:
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
-def _newest(a: datetime | None, b: Any) -> datetime | None:
-    b = _aware(b)
+def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None or (b is not None and b > a) else a
 
 
 def _rate(n: int | None, pop: int | None) -> float | None:
-    return None if n is None or not pop else round(n * 100_000 / pop, 2)
+    r = read.rate_per_100k(n, pop)
+    return None if r is None else round(r, 2)
 
 
-def _cases(conn: Connection, day: date) -> dict[str, tuple[dict[str, int], datetime | None]]:
-    """Per kelurahan: residents' newest cumulative figures dated ≤ day and their updated_at."""
-    return {
-        code: ({k: int(r[k]) for k in ("confirmed", "active", "recovered", "deaths")},
-               _aware(r["updated_at"]))
-        for code, r in resident_cases(conn, day).items()
-    }  # fmt: skip
+def _quantity(q: float) -> int | float:
+    return int(q) if float(q).is_integer() else round(q, 4)
 
 
 def build_opendata(
@@ -173,34 +161,26 @@ def build_opendata(
                 .group_by(c.kelurahan_code)
             )
         }  # fmt: skip
-        cases_now = _cases(conn, day)
-        cases_before = _cases(conn, day - timedelta(days=7))
-        population = population_by_kelurahan(conn, day.year)
+        cases = read.resident_cases(conn, day)
+        population = read.population(conn, day.year)
         beds: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         beds_as_of: dict[str, datetime | None] = {}
-        q = newest_rows(schema.civic_beds, ("hospital_id", "room_type"), day)
-        for r in conn.execute(q).mappings():
-            acc = beds[r["kelurahan_code"]]
-            acc[0] += r["beds"]
-            acc[1] += r["used"]
-            acc[2] += r["free"]
-            beds_as_of[r["kelurahan_code"]] = _newest(beds_as_of.get(r["kelurahan_code"]),
-                                                      r["updated_at"])  # fmt: skip
+        for room in read.beds(conn, day):
+            acc = beds[room.kelurahan_code]
+            acc[0] += room.beds
+            acc[1] += room.used
+            acc[2] += room.free
+            kel = room.kelurahan_code
+            beds_as_of[kel] = _newest(beds_as_of.get(kel), room.updated_at)
         stock: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pharmacies: dict[str, set[str]] = defaultdict(set)
         stock_as_of: dict[str, datetime | None] = {}
-        t = schema.civic_pharmacy_stock
-        for r in conn.execute(select(t).where(t.c.updated_at <= cut)).mappings():
-            code = r["kelurahan_code"]
-            stock[code][r["item"]] += r["quantity"]
-            pharmacies[code].add(r["pharmacy_id"])
-            stock_as_of[code] = _newest(stock_as_of.get(code), r["updated_at"])
-        t = schema.civic_aid
-        aid_rows = conn.execute(
-            select(t.c.area_code, t.c.source, t.c.item, t.c.unit, t.c.quantity)
-            .where(t.c.date == day - timedelta(days=1), t.c.direction == "distributed")
-            .order_by(t.c.area_code, t.c.source, t.c.item, t.c.unit)
-        ).all()  # fmt: skip
+        for item in read.stock(conn, until=cut):
+            kel = item.kelurahan_code
+            stock[kel][item.item] += item.quantity
+            pharmacies[kel].add(item.pharmacy_id)
+            stock_as_of[kel] = _newest(stock_as_of.get(kel), item.updated_at)
+        aid_rows = read.aid(conn, day - timedelta(days=1), "distributed")
 
     rows: list[dict[str, Value]] = []
     names: dict[str, str] = {}
@@ -208,9 +188,10 @@ def build_opendata(
         names[code] = name
         p, m, u, newest = counts.get(code, (0, 0, 0, None))
         seen, masked, unmasked = judged.as_int(p), judged.as_int(m), judged.as_int(u)
-        cs, cases_at = cases_now.get(code, ({}, None))
-        before = cases_before.get(code)
-        new_7d = cs["confirmed"] - before[0]["confirmed"] if cs and before else None
+        rc = cases.get(code)
+        cs = rc.now.values() if rc else {}
+        cases_at = rc.now.updated_at if rc else None
+        new_7d = rc.new_7d if rc else None
         pop = population.get(code)
         b = beds.get(code)
         st = stock.get(code)
@@ -231,16 +212,16 @@ def build_opendata(
             "pharmacy_mask_stock": st.get("mask", 0) if st else None,
             "pharmacy_hand_sanitizer_stock": st.get("hand_sanitizer", 0) if st else None,
             "pharmacies_reporting": len(pharmacies.get(code, ())),
-            "counts_as_of": _iso(_aware(newest)), "cases_as_of": _iso(cases_at),
+            "counts_as_of": _iso(read.aware(newest)), "cases_as_of": _iso(cases_at),
             "beds_as_of": _iso(beds_as_of.get(code)), "stock_as_of": _iso(stock_as_of.get(code)),
         }  # fmt: skip
         rows.append({f.name: row[f.name] for f in KELURAHAN_FIELDS})
     aid: list[dict[str, Value]] = [
-        {"date": (day - timedelta(days=1)).isoformat(), "kelurahan_code": area,
-         "kelurahan_name": names.get(area), "source": source, "item": item, "unit": unit,
-         "quantity": int(qty) if float(qty).is_integer() else round(qty, 4)}
-        for area, source, item, unit, qty in aid_rows
-        if area in names
+        {"date": (day - timedelta(days=1)).isoformat(), "kelurahan_code": r["area_code"],
+         "kelurahan_name": names.get(r["area_code"]), "source": r["source"], "item": r["item"],
+         "unit": r["unit"], "quantity": _quantity(r["quantity"])}
+        for r in aid_rows
+        if r["area_code"] in names
     ]  # fmt: skip
     return OpenData(
         day=day, cutoff=cutoff, generated_at=(now or datetime.now(UTC)).astimezone(UTC),

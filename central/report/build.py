@@ -8,12 +8,16 @@ The report for day D is cut off at D hour:minute local time (12:00 WIB by defaul
   unsuitable camera's people are seen, not judged); the ratio masked / judged has the same
   minimum of people judged as the summaries;
 - COVID cases (`cases`): per kelurahan and residency the newest row dated ≤ D (cumulative), summed;
-- isolation beds (`beds`): per hospital and room type the newest row dated ≤ D, summed;
+- isolation beds (`beds`): per hospital and room type the newest row dated ≤ D, summed (the
+  report keeps reports older than the rules' max_age_days and shows them late);
 - pharmacy stock (`pharmacy`): quantity of masks and hand sanitizer as last written before the
   cut-off, summed (the table keeps no history: a rebuilt past day lacks stock updated since);
 - people entering the city (`entries`, city only) and aid (`aid`, per item): rows dated D − 1,
   the last full day before the cut-off.
 
+Civic figures come from the read side (central/civic/read.py: the same definitions as the
+summaries, the rules and the open data). A kecamatan sums the kelurahan in it; the city sums
+every row, also those of a kelurahan outside the registry (out-of-town patients among them).
 Civic figures' as-of is the newest updated_at of the rows used. A figure is late when it has no
 data or its as-of is more than late_after_h hours before the cut-off.
 """
@@ -27,15 +31,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, Table, and_, func, select
+from sqlalchemy import Engine, func, select
 
 from central import judged, schema
+from central.civic import read
+from central.civic.read import CASE_FIELDS
 from central.daily import report_cutoff
 
 Value = int | float | None
 CITY_LEVEL = "kota"
 KECAMATAN_LEVEL = "kecamatan"
-CASE_FIELDS = ("confirmed", "active", "recovered", "deaths")
 RESIDENCIES = ("resident", "non_resident")
 STOCK_ITEMS = ("mask", "hand_sanitizer")
 AID_DIRECTIONS = ("received", "distributed")
@@ -133,15 +138,6 @@ class _Builder:
         return as_of is None or as_of < self.limit
 
 
-def newest_rows(t: Table, keys: tuple[str, ...], day: date) -> Select[Any]:
-    """Rows of a dated civic table: per key, the newest one dated on or before `day`."""
-    cols = [t.c[k] for k in keys]
-    latest = select(*cols, func.max(t.c.date).label("d")).where(t.c.date <= day).group_by(*cols)
-    sub = latest.subquery()
-    match = [t.c[k] == sub.c[k] for k in keys]
-    return select(t).join(sub, and_(*match, t.c.date == sub.c.d))
-
-
 def _num(v: float) -> int | float:
     return int(v) if float(v).is_integer() else round(v, 4)
 
@@ -180,29 +176,18 @@ def build_report(
                   judged=n(m) + n(u), not_judged=n(p) - n(m) - n(u))  # fmt: skip
 
         # cases: per (kelurahan, residency) the newest date <= day
-        q = newest_rows(schema.civic_cases, ("kelurahan_code", "residency"), day)
-        for r in conn.execute(q).mappings():
-            b.add(r["kelurahan_code"], f"cases:{r['residency']}", r["updated_at"],
-                  **{k: r[k] for k in CASE_FIELDS})  # fmt: skip
-
-        q = newest_rows(schema.civic_beds, ("hospital_id", "room_type"), day)
-        for r in conn.execute(q).mappings():
-            b.add(r["kelurahan_code"], "beds", r["updated_at"], beds=r["beds"], used=r["used"],
-                  free=r["free"])  # fmt: skip
-
-        t = schema.civic_pharmacy_stock
-        for r in conn.execute(select(t).where(t.c.updated_at <= cut_utc)).mappings():
-            b.add(r["kelurahan_code"], f"pharmacy:{r['item']}", r["updated_at"],
-                  quantity=r["quantity"])  # fmt: skip
-
+        for cs in read.cases(conn, day):
+            b.add(cs.kelurahan_code, f"cases:{cs.residency}", cs.updated_at, **cs.values())
+        for room in read.beds(conn, day):
+            b.add(room.kelurahan_code, "beds", room.updated_at, beds=room.beds, used=room.used,
+                  free=room.free)  # fmt: skip
+        for st in read.stock(conn, until=cut_utc):
+            b.add(st.kelurahan_code, f"pharmacy:{st.item}", st.updated_at, quantity=st.quantity)
         flow_day = day - timedelta(days=1)
-        t = schema.civic_entries
-        for r in conn.execute(select(t).where(t.c.date == flow_day)).mappings():
+        for r in read.entries(conn, flow_day):
             b.add(None, "entries", r["updated_at"], people=r["people"])
-
-        t = schema.civic_aid
         aid_items: set[tuple[str, str, str]] = set()
-        for r in conn.execute(select(t).where(t.c.date == flow_day)).mappings():
+        for r in read.aid(conn, flow_day):
             aid_items.add((r["direction"], r["item"], r["unit"]))
             b.add(r["area_code"], f"aid:{r['direction']}:{r['item']}:{r['unit']}",
                   r["updated_at"], quantity=r["quantity"])  # fmt: skip

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from central import judged
+from central.civic.read import ppkm_level, rate_per_100k
 from central.rules.gather import Figures, KelurahanFigures
 from central.rules.model import LowComplianceRule, Rules, Severity
 
@@ -67,12 +68,6 @@ def _low(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
 def _compliance_figures(k: KelurahanFigures, c: float) -> dict[str, Any]:
     return {"compliance": round(c, 4), "people_seen": k.people_seen, "masked": k.masked,
             "unmasked": k.unmasked, "judged": k.judged, "window_min": k.window_min}  # fmt: skip
-
-
-def ppkm_level(rate: float, bounds: tuple[float, float, float]) -> int:
-    """1 below the first bound, 2 from it, 3 from the second, 4 above the third."""
-    a, b, c = bounds
-    return 4 if rate > c else 3 if rate >= b else 2 if rate >= a else 1
 
 
 def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecision]:
@@ -153,7 +148,7 @@ def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecisio
                 cases[k.kecamatan_code] += k.cases_week
                 pop[k.kecamatan_code] += k.population
         for kec in sorted(pop):
-            rate = cases[kec] / pop[kec] * 100_000
+            rate = rate_per_100k(cases[kec], pop[kec]) or 0.0
             level = ppkm_level(rate, pp.bounds)
             if level >= pp.alert_level:
                 sev: Severity = "critical" if level >= pp.critical_level else "warn"

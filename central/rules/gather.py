@@ -1,15 +1,20 @@
-"""Gathering the figures the rules judge, from the database (SQL; nothing is decided here)."""
+"""Gathering the figures the rules judge, from the database (SQL; nothing is decided here).
+
+Mask counts are read here; the civic figures (residents' weekly cases, population, pharmacy
+mask stock, isolation beds) come from the civic read side, central/civic/read.py, so the rules
+judge the same figures the summaries, the daily report and the open data show.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
 from central import judged, schema
+from central.civic import read
 from central.rules.model import Rules
 
 
@@ -28,7 +33,7 @@ class KelurahanFigures:
     masked: int = 0
     unmasked: int = 0
     window_min: float = 0.0  # minutes of counts behind people_seen (first start → last end)
-    cases_week: int | None = None  # new confirmed cases in the last 7 days
+    cases_week: int | None = None  # residents' new confirmed cases in the last 7 days
     cases_prev_week: int | None = None  # in the 7 days before
     population: int | None = None
 
@@ -52,7 +57,7 @@ class Pharmacy:
 
 @dataclass(frozen=True, slots=True)
 class Bed:
-    """One hospital's isolation beds (newest report, all room types summed)."""
+    """One hospital's isolation beds: each room type's newest report, summed."""
 
     hospital_id: str
     name: str
@@ -73,16 +78,6 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def _cumulative_at(series: list[tuple[date, int]], day: date) -> int | None:
-    """The newest cumulative value on or before day (series sorted by date)."""
-    value = None
-    for d, v in series:
-        if d > day:
-            break
-        value = v
-    return value
-
-
 def gather(engine: Engine, rules: Rules, now: datetime, *,
            include_unsuitable: bool = False) -> Figures:  # fmt: skip
     """Read counts, cases, population, pharmacy stock and beds as of now (include_unsuitable:
@@ -90,8 +85,6 @@ def gather(engine: Engine, rules: Rules, now: datetime, *,
     today = now.astimezone(ZoneInfo(rules.timezone)).date()
     lc = rules.low_compliance
     k, c = schema.kelurahan.c, schema.counts.c
-    cc, pc = schema.civic_cases.c, schema.civic_population.c
-    ph, bc = schema.civic_pharmacy_stock.c, schema.civic_beds.c
     start = now - timedelta(minutes=lc.window_min)
     seen, masked, unmasked, _ = judged.sums(c, include_unsuitable=include_unsuitable)
     with engine.connect() as conn:
@@ -107,68 +100,32 @@ def gather(engine: Engine, rules: Rules, now: datetime, *,
                 .group_by(c.kelurahan_code)
             )
         }  # fmt: skip
-        series: dict[str, dict[str, list[tuple[date, int]]]] = defaultdict(dict)
-        for kcode, res, d, confirmed in conn.execute(
-            select(cc.kelurahan_code, cc.residency, cc.date, cc.confirmed)
-            .where(cc.date <= today)
-            .order_by(cc.date)
-        ):
-            series[kcode].setdefault(res, []).append((d, confirmed))
-        population: dict[str, int] = {}
-        for kcode, _year, pop in conn.execute(
-            select(pc.kelurahan_code, pc.year, pc.population).order_by(pc.year)
-        ):
-            population[kcode] = pop  # the newest year wins
+        cases = read.resident_cases(conn, today, weeks=2)
+        population = read.population(conn, today.year)
         pharmacies = tuple(
-            Pharmacy(*r)
-            for r in conn.execute(
-                select(ph.pharmacy_id, ph.pharmacy_name, ph.kelurahan_code, ph.lat, ph.lng,
-                       ph.quantity)
-                .where(ph.item == "mask")
-                .order_by(ph.pharmacy_id)
-            )
-        )  # fmt: skip
-        oldest = today - timedelta(days=rules.bed_occupancy.max_age_days)
-        newest = dict(
-            conn.execute(
-                select(bc.hospital_id, func.max(bc.date))
-                .where(bc.date >= oldest, bc.date <= today)
-                .group_by(bc.hospital_id)
-            ).all()
+            Pharmacy(s.pharmacy_id, s.pharmacy_name, s.kelurahan_code, s.lat, s.lng, s.quantity)
+            for s in read.stock(conn)
+            if s.item == "mask"
         )
-        bed_rows = conn.execute(
-            select(bc.hospital_id, bc.date, bc.hospital_name, bc.beds, bc.used).where(
-                bc.date >= oldest, bc.date <= today
-            )
-        ).all()
+        rooms = read.beds(conn, today, max_age_days=rules.bed_occupancy.max_age_days)
     beds: dict[str, list[int]] = {}
     names: dict[str, str] = {}
-    for hid, d, name, n, used in bed_rows:
-        if newest.get(hid) == d:
-            acc = beds.setdefault(hid, [0, 0])
-            acc[0] += n
-            acc[1] += used
-            names[hid] = name or hid
+    for b in rooms:
+        acc = beds.setdefault(b.hospital_id, [0, 0])
+        acc[0] += b.beds
+        acc[1] += b.used
+        names[b.hospital_id] = b.hospital_name or b.hospital_id
     kel: dict[str, KelurahanFigures] = {}
     for code, kec, lng, lat in areas:
         p, m, u, first, last = counts.get(code, (0, 0, 0, None, None))
         minutes = (_utc(last) - _utc(first)).total_seconds() / 60 if first and last else 0.0
-        week = prev = None
-        if code in series:
-            cum = [
-                [_cumulative_at(s, today - timedelta(days=d)) for d in (0, 7, 14)]
-                for s in series[code].values()
-            ]
-            if all(v[0] is not None and v[1] is not None for v in cum):
-                week = sum((v[0] or 0) - (v[1] or 0) for v in cum)
-                if all(v[2] is not None for v in cum):
-                    prev = sum((v[1] or 0) - (v[2] or 0) for v in cum)
+        rc = cases.get(code)
         kel[code] = KelurahanFigures(
             code=code, kecamatan_code=kec,
             centroid=(lng, lat) if lng is not None and lat is not None else None,
             people_seen=judged.as_int(p), masked=judged.as_int(m), unmasked=judged.as_int(u),
-            window_min=round(minutes, 2), cases_week=week, cases_prev_week=prev,
-            population=population.get(code),
+            window_min=round(minutes, 2), cases_week=rc.new_7d if rc else None,
+            cases_prev_week=rc.prev_7d if rc else None, population=population.get(code),
         )  # fmt: skip
     return Figures(
         kelurahan=kel,
