@@ -11,10 +11,13 @@ Each period has people_seen (every window), masked / unmasked / judged of the wi
 towards compliance and not_judged = people_seen - judged (central/judged.py says which and why),
 unsuitable_people (seen by cameras their agent marks unsuitable) and compliance, None below
 min_people_for_ratio people judged. A camera's payload says `suitable`: its newest window's flag.
+A pass is two stages that pass values: `fetch` reads (per-camera rows, civic figures) and returns
+them, `build` rolls them up into payloads; the only state kept between passes is the cache.
 
 Kelurahan, kecamatan and city payloads also carry `civic`: the local day's COVID-19 cases and
 weekly rate per 100,000, PPKM-style level, isolation beds and pharmacy stock of the area
-(central/civic/figures.py says how each is computed).
+(central/civic/figures.py rolls them up from the civic read side, central/civic/read.py, which
+the rules, the daily report and the open data read too).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from central.areas import Areas, CameraRegistry
-from central.civic.figures import area_civic
+from central.civic.figures import AreaCivic, area_civic
 from central.config import SummariesSection
 from central.rules.model import DEFAULT_RULES, Rules
 from central.summary_rows import Rows, Totals, camera_rows, compliance, merge
@@ -54,6 +57,14 @@ CamKey = tuple[str, str]  # (agent_id, camera_id)
 
 # camera -> (the kelurahan its newest counts reported, that window's end)
 Reported = dict[CamKey, tuple[str, datetime | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What one pass reads: per-camera rows of each period and the areas' civic figures."""
+
+    rows: dict[str, Rows]
+    civic: AreaCivic
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +140,6 @@ class Summarizer:
         self.engine, self.cfg, self.areas, self.cameras = engine, cfg, areas, cameras
         self.rules = rules or DEFAULT_RULES  # PPKM bounds, bed report age, low mask stock
         self._kecamatan_of = {code: k.kecamatan_code for code, k in areas.kelurahan.items()}
-        self._civic: dict[tuple[str, str], dict[str, Any]] = {}
         self.tz = ZoneInfo(cfg.timezone)
         self._clock = clock
         self._buckets: dict[tuple[datetime, datetime], tuple[float, Rows]] = {}
@@ -154,8 +164,8 @@ class Summarizer:
                 self._buckets[(a, b)] = (now, self._rows(conn, a, b))
         return merge(self._buckets[(a, b)][1] for a, b, _ in spans)
 
-    def fetch(self, now: datetime) -> dict[str, Rows]:
-        """Per-camera rows of each period."""
+    def fetch(self, now: datetime) -> Fetched:
+        """Per-camera rows of each period and the civic figures of the local day."""
         per = periods(now, self.cfg)
         midnight = per["today"].start.astimezone(UTC)
         n_hours = (now - midnight) // timedelta(hours=1)
@@ -171,17 +181,18 @@ class Summarizer:
             closed = self._cached(conn, hours + days)
             current = self._rows(conn, hour, until)
             # Civic figures of the local day (small tables: read every pass).
-            today = now.astimezone(self.tz).date()
-            self._civic = area_civic(conn, today, self._kecamatan_of, self.rules)
+            civic = area_civic(conn, now.astimezone(self.tz).date(), self._kecamatan_of,
+                               self.rules)  # fmt: skip
         today_rows = merge([current, *(self._buckets[(a, b)][1] for a, b, _ in hours)])
-        return {"recent": recent, "today": today_rows, "7d": merge([current, closed])}
+        rows = {"recent": recent, "today": today_rows, "7d": merge([current, closed])}
+        return Fetched(rows, civic)
 
     def compute(self, now: datetime | None = None) -> list[Summary]:
         """Every summary (city, kecamatan, kelurahan, camera) as of now."""
         t0 = time.perf_counter()
         now = now or datetime.now(UTC)
-        rows = self.fetch(now)
-        out = self.build(now, rows)
+        fetched = self.fetch(now)
+        out = self.build(now, fetched.rows, fetched.civic)
         self.last_pass_s = time.perf_counter() - t0
         return out
 
@@ -211,8 +222,9 @@ class Summarizer:
             a.reporting = int(newest is not None and newest > stale_before)
         return cams, reported, codes
 
-    def build(self, now: datetime, rows: dict[str, Rows]) -> list[Summary]:
-        """Roll per-camera rows up to cameras, kelurahan, kecamatan and the city."""
+    def build(self, now: datetime, rows: dict[str, Rows], civic: AreaCivic) -> list[Summary]:
+        """Roll per-camera rows up to cameras, kelurahan, kecamatan and the city; area payloads
+        carry their civic figures."""
         cams, reported, codes = self._cameras(now, rows)
         kel_areas = {code: Area() for code in self.areas.kelurahan}
         kec_areas = {code: Area() for code in self.areas.kecamatan}
@@ -235,19 +247,14 @@ class Summarizer:
             name = entry.name if entry else None
             out.append(self._summary(head, "camera", f"{key[0]}/{key[1]}", name, now, a, extra))
         for code, k in sorted(self.areas.kelurahan.items()):
-            extra = {"kecamatan_code": k.kecamatan_code, **self._civic_of("kelurahan", code)}
+            extra = {"kecamatan_code": k.kecamatan_code, **_civic_of(civic, "kelurahan", code)}
             out.append(self._summary(head, "kelurahan", code, k.name, now, kel_areas[code], extra))
         for code, kc in sorted(self.areas.kecamatan.items()):
-            extra = self._civic_of("kecamatan", code)
+            extra = _civic_of(civic, "kecamatan", code)
             out.append(self._summary(head, "kecamatan", code, kc.name, now, kec_areas[code], extra))
         kota = self.areas.kota_code, self.areas.kota_name
-        out.append(self._summary(head, "city", *kota, now, city, self._civic_of("city", "")))
+        out.append(self._summary(head, "city", *kota, now, city, _civic_of(civic, "city", "")))
         return out
-
-    def _civic_of(self, level: str, code: str) -> dict[str, Any]:
-        """{"civic": figures} of one area (see central/civic/figures.py), or {} before a fetch."""
-        figs = self._civic.get((level, code))
-        return {} if figs is None else {"civic": figs}
 
     def _head(self, now: datetime) -> dict[str, Any]:
         """What every payload of one pass shares (formatted once: a city has 10,000 cameras)."""
@@ -302,6 +309,12 @@ class Summarizer:
             "unsuitable_people": t.unsuitable_people,
             "compliance": compliance(t, self.cfg.min_people_for_ratio),
         }
+
+
+def _civic_of(civic: AreaCivic, level: str, code: str) -> dict[str, Any]:
+    """{"civic": figures} of one area (see central/civic/figures.py), or {} without figures."""
+    figs = civic.get((level, code))
+    return {} if figs is None else {"civic": figs}
 
 
 class SummaryBoard:
