@@ -14,10 +14,14 @@ from typing import Any
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, CameraSection, load_config, redacted
 from models.registry import ModelError
 from siaga.camera_url import has_password
+from siaga.cli import Group
 from siaga.mqtt import check_tls_files
 from siaga.settings import ConfigError, print_check
 
 log = logging.getLogger(__name__)
+
+# `siaga` finds this through the entry point `siaga.commands` (pyproject.toml).
+COMMANDS = Group(__name__)
 
 
 def register(sub: Any) -> None:

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from siaga.cli import Group
 from siaga.settings import ConfigError
+
+# `siaga` finds this through the entry point `siaga.commands` (pyproject.toml).
+COMMANDS = Group(__name__)
 
 
 def register(sub: Any) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from siaga.demo_central import (
+from demo.central_side import (
     CENTRAL_DB_FILES,
     DEMO_KELURAHAN,
     finish_central,

@@ -11,6 +11,10 @@ from typing import Any, TextIO
 from models.detector import DEFAULT_MODEL, load_detector
 from models.registry import ModelError, Registry
 from models.runtime import RuntimeConfig
+from siaga.cli import Group
+
+# `siaga` finds this through the entry point `siaga.commands` (pyproject.toml).
+COMMANDS = Group(__name__)
 
 
 def register(sub: Any) -> None:

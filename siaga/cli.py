@@ -2,15 +2,19 @@
 
 Each role installs only its own dependencies (`pip install siaga` is the edge box,
 `siaga[central]` the central server), so the command line must not import a role's code at
-start unless that role is installed. The subcommand groups are listed here with the extra they
-need; a group whose extra is missing is still shown, and running it says in one line which extra
-to install instead of dying on an ImportError inside central code.
+start unless that role is installed. It does not know the roles at all: each declares its
+command groups as entry points of the group `siaga.commands` (pyproject.toml), every one a
+`Group` saying where its `register(sub)` is and which extra it needs. The declarations live in
+light modules (`central/commands.py` imports nothing of central's dependencies), so a group whose
+extra is missing is still shown, and running it says in one line which extra to install instead
+of dying on an ImportError inside central code.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
@@ -19,6 +23,8 @@ from typing import Any
 
 from siaga import __version__
 from siaga.extras import missing_for
+
+ENTRY_POINTS = "siaga.commands"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +38,16 @@ class Group:
     commands: tuple[tuple[str, str], ...] = ()
 
 
-GROUPS: tuple[Group, ...] = (
-    Group("models.commands"),
-    Group("agent.cli"),
-    Group("calibration.cli"),
-    Group("central.cli", "central",
-          (("central", "the central collector, summaries and HTTP API"),)),
-    Group("central.simulate", "central",
-          (("simulate", "simulate many agents publishing counts to a broker"),)),
-    Group("central.fleet.cli", "central",
-          (("fleet", "provision, list and revoke edge boxes; broker config"),)),
-    Group("siaga.demo", "central",
-          (("demo", "end-to-end demo: sample video → agent → local Mosquitto → central"),)),
-)  # fmt: skip
+def groups() -> list[Group]:
+    """The command groups installed, by entry point name (`siaga --help` lists them so)."""
+    out = []
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
+        group = ep.load()
+        if not isinstance(group, Group):
+            raise TypeError(f"entry point {ep.name} = {ep.value!r} of {ENTRY_POINTS}: "
+                            f"not a siaga.cli.Group")  # fmt: skip
+        out.append(group)
+    return out
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,7 +64,7 @@ class Parser(argparse.ArgumentParser):
                           help="more log output (-vv: debug)")  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(found: Sequence[Group] | None = None) -> argparse.ArgumentParser:
     """The full argument parser with every subcommand (stand-ins where an extra is missing)."""
     parser = Parser(
         prog="siaga",
@@ -70,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"siaga {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in GROUPS:
+    for group in groups() if found is None else found:
         if group.extra and missing_for(group.extra):
             _register_missing(sub, group)
         else:
@@ -89,12 +92,12 @@ def _register_missing(sub: Any, group: Group) -> None:
         sub.add_parser(name, help=f"{text} [needs siaga[{group.extra}]]", add_help=False)
 
 
-def refusal(argv: Sequence[str]) -> str | None:
+def refusal(argv: Sequence[str], found: Sequence[Group] | None = None) -> str | None:
     """The one-line refusal for a subcommand whose extra is missing, else None."""
     words = [a for a in argv if not a.startswith("-")]
     if not words:
         return None
-    for group in GROUPS:
+    for group in groups() if found is None else found:
         if group.extra and words[0] in dict(group.commands):
             missing = missing_for(group.extra)
             if missing:
@@ -105,11 +108,16 @@ def refusal(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    refused = refusal(argv)
+    found = groups()
+    if not found:
+        print(f"siaga: no commands installed (no {ENTRY_POINTS} entry points); install the "
+              "package, e.g. pip install -e .", file=sys.stderr)  # fmt: skip
+        return 2
+    refused = refusal(argv, found)
     if refused is not None:
         print(refused, file=sys.stderr)
         return 2
-    parser = build_parser()
+    parser = build_parser(found)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG
