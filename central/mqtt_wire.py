@@ -1,9 +1,11 @@
-"""The few MQTT v5 packets the collector's ingest connection sends and reads (pure, no I/O).
+"""The few MQTT v5 packets Siaga's own clients send and read (pure, no I/O): the collector's
+ingest connection and the fleet simulator (central/sim/mqtt.py) share this one codec.
 
 Sent: CONNECT (persistent session, Receive Maximum, Maximum Packet Size, credentials),
-SUBSCRIBE, PUBACK, PINGREQ, DISCONNECT. Read: CONNACK, SUBACK, PUBLISH (QoS 0/1), PINGRESP,
-DISCONNECT. `split_packets` cuts a received byte stream into packets, decoding PUBLISH packets
-on the way with as little Python per message as it can: many of them arrive in one read.
+SUBSCRIBE, PUBLISH QoS 1 (the simulator), PUBACK, PINGREQ, DISCONNECT. Read: CONNACK, SUBACK,
+PUBLISH (QoS 0/1), PINGRESP, DISCONNECT. `split_packets` cuts a received byte stream into
+packets, decoding PUBLISH packets on the way with as little Python per message as it can: many
+of them arrive in one read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import NamedTuple
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
 MAX_REMAINING = 268_435_455  # the largest remaining length a varint can say
+QOS1_FLAG, DUP_FLAG = 0x02, 0x08  # PUBLISH fixed-header flags
 
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"  # normal disconnection: the session (and its queue) stays
@@ -112,6 +115,12 @@ def connect_packet(
     if password is not None:
         body += utf8(password)
     return _packet(CONNECT << 4, body)
+
+
+def publish_packet(topic: str, payload: bytes, packet_id: int, *, dup: bool = False) -> bytes:
+    """PUBLISH with QoS 1 and no properties."""
+    body = utf8(topic) + struct.pack("!H", packet_id) + b"\x00" + payload
+    return _packet((PUBLISH << 4) | QOS1_FLAG | (DUP_FLAG if dup else 0), body)
 
 
 def subscribe_packet(packet_id: int, topics: list[tuple[str, int, int]]) -> bytes:

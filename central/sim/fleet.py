@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from central.sim.messages import WIB, counts_message, kelurahan_codes
-from central.sim.mqtt import AsyncMqttClient, ConnectRefused, MqttError, TlsVerifyError
+from central.sim.mqtt import (
+    RETRY_REASONS,
+    AsyncMqttClient,
+    ConnectRefused,
+    MqttError,
+    TlsVerifyError,
+)
 from siaga.settings import is_loopback
 from siaga.wire import DEFAULT_PREFIX, ID_PATTERN, counts_topic
 
@@ -268,7 +274,7 @@ class FleetSimulation:
                 return
             except ConnectRefused as exc:
                 refused += 1
-                if exc.code != 3 or refused > REFUSED_RETRIES:
+                if exc.code not in RETRY_REASONS or refused > REFUSED_RETRIES:
                     raise
             except TlsVerifyError:
                 raise

@@ -1,4 +1,7 @@
-"""A small asyncio MQTT 3.1.1 publisher: one TCP (or TLS) connection per simulated agent.
+"""A small asyncio MQTT 5 publisher: one TCP (or TLS) connection per simulated agent.
+
+Packets come from the collector's own codec (central/mqtt_wire.py), so the project speaks MQTT
+through one implementation. No paho here: ten thousand paho clients mean ten thousand threads.
 
 Light enough for ten thousand connections in one process: no thread, one reader task per
 connection. CONNECT with username/password and a CONNACK check, PUBLISH QoS 1 with packet ids
@@ -17,19 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from central.mqtt_wire import utf8, varint
+from central.mqtt_wire import (
+    CONNACK,
+    DISCONNECT_PACKET,
+    PINGREQ_PACKET,
+    PUBACK,
+    ProtocolError,
+    connect_packet,
+    parse_connack,
+    publish_packet,
+    reason_name,
+)
 
-CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
-PINGREQ, PINGRESP, DISCONNECT = 0xC0, 0xD0, 0xE0
-QOS1, DUP = 0x02, 0x08
-
-CONNACK_REASONS = {
-    1: "unacceptable protocol version",
-    2: "client identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorised",
-}
+# A CONNACK reason worth retrying after a pause: the broker is starting or overloaded.
+RETRY_REASONS = frozenset({0x88, 0x89})  # server unavailable, server busy
+# The broker's limit on our packets; a counts message is ~600 bytes.
+MAX_PACKET_BYTES = 1 << 20
 
 
 class MqttError(ConnectionError):
@@ -40,32 +46,12 @@ class ConnectRefused(MqttError):
     """The broker answered CONNECT with a non-zero return code (not worth retrying blindly)."""
 
     def __init__(self, client_id: str, code: int) -> None:
-        why = CONNACK_REASONS.get(code, f"return code {code}")
-        super().__init__(f"broker refused {client_id!r}: {why}")
+        super().__init__(f"broker refused {client_id!r}: {reason_name(code)}")
         self.code = code
 
 
 class TlsVerifyError(MqttError):
     """The broker's certificate does not verify (not worth retrying)."""
-
-
-def connect_packet(client_id: str, username: str | None, password: str | None,
-                   keepalive_s: int, clean: bool = True) -> bytes:  # fmt: skip
-    """CONNECT (MQTT 3.1.1)."""
-    flags = (0x02 if clean else 0) | (0x80 if username is not None else 0)
-    flags |= 0x40 if password is not None else 0
-    body = utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s) + utf8(client_id)
-    if username is not None:
-        body += utf8(username)
-    if password is not None:
-        body += utf8(password)
-    return bytes([CONNECT]) + varint(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, pid: int, dup: bool = False) -> bytes:
-    """PUBLISH with QoS 1."""
-    body = utf8(topic) + struct.pack("!H", pid) + payload
-    return bytes([PUBLISH | QOS1 | (DUP if dup else 0)]) + varint(len(body)) + body
 
 
 async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -103,6 +89,7 @@ class AsyncMqttClient:
         self.username, self._password = username, password
         self.keepalive_s, self.timeout_s, self.ssl_context = keepalive_s, timeout_s, ssl_context
         self.on_ack = on_ack
+        self.max_inflight = max_inflight
         self._slots = asyncio.Semaphore(max_inflight)
         self._pending: dict[int, _Pending] = {}  # insertion order = publish order
         self._next_pid = 0
@@ -143,19 +130,26 @@ class AsyncMqttClient:
                             f"{exc or type(exc).__name__}") from exc  # fmt: skip
         self._writer = writer
         try:
-            writer.write(connect_packet(self.client_id, self.username, self._password,
-                                        self.keepalive_s))  # fmt: skip
+            writer.write(connect_packet(
+                self.client_id, keepalive_s=self.keepalive_s, session_expiry_s=0,
+                receive_max=self.max_inflight, max_packet_bytes=MAX_PACKET_BYTES,
+                username=self.username, password=self._password, clean_start=True,
+            ))  # fmt: skip
             kind, body = await asyncio.wait_for(read_packet(reader), self.timeout_s)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             self._close_transport()
             raise MqttError(f"{self.client_id}: no CONNACK from {self.host}:{self.port}: "
                             f"{exc or type(exc).__name__}") from exc  # fmt: skip
-        if kind & 0xF0 != CONNACK or len(body) != 2:
+        try:
+            if kind >> 4 != CONNACK:
+                raise ProtocolError(f"expected CONNACK, got packet 0x{kind:02x}")
+            reason = parse_connack(body).reason
+        except ProtocolError as exc:
             self._close_transport()
-            raise MqttError(f"{self.client_id}: expected CONNACK, got packet 0x{kind:02x}")
-        if body[1]:
+            raise MqttError(f"{self.client_id}: {exc}") from exc
+        if reason:
             self._close_transport()
-            raise ConnectRefused(self.client_id, body[1])
+            raise ConnectRefused(self.client_id, reason)
         self.connects += 1
         self._lost.clear()
         self._last_write = time.monotonic()
@@ -167,7 +161,7 @@ class AsyncMqttClient:
         await self.connect()
         assert self._writer is not None
         for pid, p in list(self._pending.items()):
-            self._writer.write(publish_packet(p.topic, p.payload, pid, dup=True))
+            self._writer.write(publish_packet(p.topic, p.payload, pid, dup=True))  # same codec
         await self._drain()
 
     async def publish(self, topic: str, payload: bytes) -> None:
@@ -228,7 +222,7 @@ class AsyncMqttClient:
         try:
             while True:
                 kind, body = await read_packet(reader)
-                if kind & 0xF0 == PUBACK and len(body) >= 2:
+                if kind >> 4 == PUBACK and len(body) >= 2:
                     self._acked(struct.unpack("!H", body[:2])[0])
         except (OSError, asyncio.IncompleteReadError, MqttError):
             pass
@@ -251,7 +245,7 @@ class AsyncMqttClient:
         while self.connected and self._writer is not None:
             await asyncio.sleep(max(0.05, self._last_write + period - time.monotonic()))
             if self.connected and time.monotonic() - self._last_write >= period:
-                self._writer.write(bytes([PINGREQ, 0]))
+                self._writer.write(PINGREQ_PACKET)
                 self._last_write = time.monotonic()
 
     def _lose(self) -> None:
@@ -268,7 +262,7 @@ class AsyncMqttClient:
             return
         with contextlib.suppress(Exception):
             if graceful:
-                w.write(bytes([DISCONNECT, 0]))
+                w.write(DISCONNECT_PACKET)
             else:
                 w.transport.abort()  # RST: what a dropped link looks like to the broker
                 return

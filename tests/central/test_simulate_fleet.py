@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from central.mqtt_wire import connect_packet, publish_packet
 from central.sim.fleet import FleetConfig, FleetSimulation, load_credentials
-from central.sim.mqtt import (
-    AsyncMqttClient,
-    MqttError,
-    connect_packet,
-    publish_packet,
-    read_packet,
-)
+from central.sim.mqtt import AsyncMqttClient, MqttError, read_packet
 from siaga import cli
 from siaga.wire import CountsMessage, parse_counts_topic
 from tests.mqtt_broker import MosquittoBroker, Subscriber, free_port
@@ -31,13 +26,18 @@ def test_packets_read_back() -> None:
         return await read_packet(reader)
 
     payload = b"x" * 300  # a two-byte remaining length
-    kind, body = asyncio.run(roundtrip(publish_packet("siaga/v1/a/cam1/counts", payload, 7, True)))
+    packet = publish_packet("siaga/v1/a/cam1/counts", payload, 7, dup=True)
+    kind, body = asyncio.run(roundtrip(packet))
     assert kind == 0x3A  # PUBLISH, DUP, QoS 1
-    assert body == struct.pack("!H", 22) + b"siaga/v1/a/cam1/counts" + b"\x00\x07" + payload
-    kind, body = asyncio.run(roundtrip(connect_packet("agent-1", "agent-1", "s3cret", 60)))
+    # topic, packet id, no properties (MQTT 5), payload
+    assert body == struct.pack("!H", 22) + b"siaga/v1/a/cam1/counts" + b"\x00\x07\x00" + payload
+    connect = connect_packet("agent-1", keepalive_s=60, session_expiry_s=0, receive_max=20,
+                             max_packet_bytes=1 << 20, username="agent-1", password="s3cret",
+                             clean_start=True)  # fmt: skip
+    kind, body = asyncio.run(roundtrip(connect))
     assert kind == 0x10
-    # protocol name, level 4, flags: user name + password + clean session, keepalive 60
-    assert body[:10] == b"\x00\x04MQTT\x04\xc2\x00\x3c"
+    # protocol name, level 5, flags: user name + password + clean start, keepalive 60
+    assert body[:10] == b"\x00\x04MQTT\x05\xc2\x00\x3c"
     assert body.endswith(b"\x00\x07agent-1\x00\x07agent-1\x00\x06s3cret")
 
 
