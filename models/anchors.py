@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from models.spec import SsdAnchors
+from models.family import Options
+
+
+class SsdAnchors(Options):
+    """Anchor grid of a single-stage SSD (all values normalised to the input size): the
+    `ssd_anchor` family's options, the manifest's [models.NAME.anchors] table."""
+
+    feature_maps: list[int] = Field(min_length=1)
+    sizes: list[list[float]] = Field(min_length=1)
+    ratios: list[float] = Field(min_length=1)
+    variances: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
+
+    @model_validator(mode="after")
+    def _levels_match(self) -> SsdAnchors:
+        if len(self.sizes) != len(self.feature_maps):
+            raise ValueError("anchors.sizes needs one list of sizes per feature map")
+        return self
 
 
 def generate_anchors(cfg: SsdAnchors) -> np.ndarray:

@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from models.adapters import (
-    Adapter,
-    MaskClassifier,
-    SingleSessionAdapter,
-    SsdAnchorAdapter,
-    TwoStageAdapter,
-    UltraFaceAdapter,
-    YoloAdapter,
-    YuNetFaces,
-)
+from models.adapters import Adapter, MaskClassifier
 from models.registry import ModelError, Registry, ResolvedModel
 from models.runtime import RuntimeConfig, make_session
 
 DEFAULT_MODEL = "siaga_facemask_v1"
 
-_SINGLE: dict[str, type[SingleSessionAdapter]] = {
-    "ssd_anchor": SsdAnchorAdapter,
-    "ultraface": UltraFaceAdapter,
-    "yolo": YoloAdapter,
-}
-
 
 def build_adapter(resolved: ResolvedModel, registry: Registry, runtime: RuntimeConfig) -> Adapter:
-    """Instantiate the adapter the manifest's `adapter` key names."""
+    """Instantiate the adapter of the family the manifest's `adapter` key names."""
     spec = resolved.spec
-    if spec.adapter in _SINGLE:
-        assert resolved.path is not None  # every non-two-stage spec names a file
-        return _SINGLE[spec.adapter](spec, make_session(resolved.path, runtime))
-    if spec.adapter == "two_stage":
-        assert spec.two_stage is not None
-        face = registry.resolve(spec.two_stage.face_model)
-        cls = registry.resolve(spec.two_stage.classifier)
-        if face.spec.adapter != "yunet" or cls.spec.adapter != "classifier":
-            raise ModelError(
-                f"model {spec.name!r}: two_stage needs a 'yunet' face model and a 'classifier', "
-                f"got {face.spec.adapter!r} and {cls.spec.adapter!r}"
-            )
-        assert face.path is not None and cls.path is not None
-        return TwoStageAdapter(
-            spec,
-            YuNetFaces(face.spec, make_session(face.path, runtime)),
-            MaskClassifier(cls.spec, make_session(cls.path, runtime)),
+    family = spec.family
+    if family.build is None:
+        raise ModelError(
+            f"model {spec.name!r} is a {spec.adapter!r} component, not a detector on its own; "
+            "use a two_stage entry that names it"
         )
-    raise ModelError(
-        f"model {spec.name!r} is a {spec.adapter!r} component, not a detector on its own; "
-        "use a two_stage entry that names it"
-    )
+    adapter: Adapter = family.build(resolved, registry, runtime)
+    return adapter
 
 
 def load_detector(

@@ -23,7 +23,8 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A manifest entry with the verified file it points at (None for a two-stage entry)."""
+    """A manifest entry with the verified file it points at (None for an entry built from other
+    entries, as a two-stage one)."""
 
     spec: ModelSpec
     path: Path | None
@@ -109,13 +110,14 @@ class Registry:
     def parts(self, spec: ModelSpec) -> list[ModelSpec]:
         """The entries whose files make up spec: itself, or a two-stage entry's face model and
         classifier (which may sit in different folders of the search path)."""
-        if spec.two_stage is None:
+        names = spec.parts()
+        if not names:
             return [spec]
-        names = (spec.two_stage.face_model, spec.two_stage.classifier)
         missing = [n for n in names if n not in self.specs]
         if missing:
-            raise ModelError(f"model {spec.name!r}: two_stage names {', '.join(map(repr, missing))}"
-                             f", which no manifest on the search path registers")  # fmt: skip
+            raise ModelError(f"model {spec.name!r}: {spec.adapter} names "
+                             f"{', '.join(map(repr, missing))}, which no manifest on the search "
+                             f"path registers")  # fmt: skip
         return [self.specs[n] for n in names]
 
     def locate_parts(self, spec: ModelSpec) -> list[tuple[ModelSpec, Path | None]]:
@@ -140,8 +142,8 @@ class Registry:
                 )
             assert part.sha256 is not None  # every entry with a file has its sha256 (spec.py)
             verify(path, part.sha256, name=part.name)
-        if spec.two_stage is not None:
-            return ResolvedModel(spec, None)  # build_adapter resolves its (verified) parts
+        if not spec.family.one_file:
+            return ResolvedModel(spec, None)  # its family's build resolves its (verified) parts
         return ResolvedModel(spec, located[0][1])
 
     def resolve_file(self, path: Path) -> ResolvedModel:

@@ -11,6 +11,8 @@ import onnxruntime as ort
 from models.boxes import batched_nms, nms
 from models.detections import LABEL_NAMES, Detections
 from models.preprocess import Transform, image_to_tensor
+from models.registry import Registry, ResolvedModel
+from models.runtime import RuntimeConfig, make_session
 from models.spec import ModelSpec
 
 # Candidates kept before NMS: bounds NMS cost at very low thresholds (evaluation).
@@ -67,6 +69,18 @@ class SingleSessionAdapter(Adapter):
         feeds, transform = self.prepare(image_bgr)
         threshold = self.spec.conf_threshold if conf is None else conf
         return self.decode(self.run(feeds), transform, threshold)
+
+
+def single_session(
+    cls: type[SingleSessionAdapter],
+) -> Callable[[ResolvedModel, Registry, RuntimeConfig], Adapter]:
+    """A family's `build` for an adapter run on one verified file in one session."""
+
+    def build(resolved: ResolvedModel, registry: Registry, runtime: RuntimeConfig) -> Adapter:
+        assert resolved.path is not None  # a one-file family's entry names its file
+        return cls(resolved.spec, make_session(resolved.path, runtime))
+
+    return build
 
 
 def label_columns(labels: Sequence[str]) -> dict[int, int]:

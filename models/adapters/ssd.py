@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from models.adapters.base import SingleSessionAdapter, select_lazy
-from models.anchors import decode_offsets, generate_anchors
+from models.adapters.base import SingleSessionAdapter, select_lazy, single_session
+from models.anchors import SsdAnchors, decode_offsets, generate_anchors
 from models.detections import Detections
+from models.family import Family, register
 from models.preprocess import Transform
 from models.spec import ModelSpec
 
@@ -17,8 +18,8 @@ class SsdAnchorAdapter(SingleSessionAdapter):
 
     def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
         super().__init__(spec, session)
-        assert spec.anchors is not None  # checked by ModelSpec
-        self.anchors = generate_anchors(spec.anchors)
+        self.grid = spec.options_as(SsdAnchors)  # required by the family (ModelSpec checks)
+        self.anchors = generate_anchors(self.grid)
         self.scale = np.array([spec.input_width, spec.input_height] * 2, dtype=np.float32)
         names = [o.name for o in session.get_outputs()]
         self.loc_index = names.index("loc") if "loc" in names else 0
@@ -31,9 +32,8 @@ class SsdAnchorAdapter(SingleSessionAdapter):
             )
 
     def decode(self, outputs: list[np.ndarray], transform: Transform, conf: float) -> Detections:
-        assert self.spec.anchors is not None
         loc, cls = outputs[self.loc_index][0], outputs[self.cls_index][0]
-        variances = self.spec.anchors.variances
+        variances = self.grid.variances
 
         def boxes_for(rows: np.ndarray) -> np.ndarray:
             return decode_offsets(loc[rows], self.anchors[rows], variances) * self.scale
@@ -41,3 +41,11 @@ class SsdAnchorAdapter(SingleSessionAdapter):
         return select_lazy(
             cls, boxes_for, self.class_columns, spec=self.spec, conf=conf, transform=transform
         )
+
+
+FAMILY = register(
+    Family(
+        "ssd_anchor", single_session(SsdAnchorAdapter), options=SsdAnchors, section="anchors",
+        options_required=True,
+    )
+)  # fmt: skip

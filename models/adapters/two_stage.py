@@ -8,14 +8,28 @@ import math
 import cv2
 import numpy as np
 import onnxruntime as ort
+from pydantic import Field
 
 from models.adapters.base import Adapter, label_columns
 from models.boxes import nms
 from models.detections import Detections
+from models.family import Family, Options, register
 from models.preprocess import Transform, to_tensor
+from models.registry import ModelError, Registry, ResolvedModel
+from models.runtime import RuntimeConfig, make_session
 from models.spec import ModelSpec
 
 YUNET_STRIDES = (8, 16, 32)
+
+
+class TwoStageOptions(Options):
+    """A face detector and a mask classifier, both named entries of the registry (the
+    manifest's [models.NAME.two_stage] table)."""
+
+    face_model: str
+    classifier: str
+    face_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    crop_expand: float = Field(default=1.2, ge=1.0, le=3.0)
 
 
 class YuNetFaces:
@@ -123,9 +137,8 @@ class TwoStageAdapter(Adapter):
     """Faces from YuNet; label from the classifier; score = face score x class probability."""
 
     def __init__(self, spec: ModelSpec, faces: YuNetFaces, classifier: MaskClassifier) -> None:
-        assert spec.two_stage is not None
         self.spec = spec
-        self.options = spec.two_stage
+        self.options = spec.options_as(TwoStageOptions)
         self.face_detector = faces
         self.classifier = classifier
 
@@ -159,3 +172,40 @@ class TwoStageAdapter(Adapter):
             ids[best][keep],
             both,
         )
+
+
+def build_two_stage(
+    resolved: ResolvedModel, registry: Registry, runtime: RuntimeConfig
+) -> TwoStageAdapter:
+    """The two parts the entry names, each verified, in sessions of their own."""
+    spec = resolved.spec
+    options = spec.options_as(TwoStageOptions)
+    face = registry.resolve(options.face_model)
+    cls = registry.resolve(options.classifier)
+    if face.spec.adapter != "yunet" or cls.spec.adapter != "classifier":
+        raise ModelError(
+            f"model {spec.name!r}: two_stage needs a 'yunet' face model and a 'classifier', "
+            f"got {face.spec.adapter!r} and {cls.spec.adapter!r}"
+        )
+    assert face.path is not None and cls.path is not None
+    return TwoStageAdapter(
+        spec,
+        YuNetFaces(face.spec, make_session(face.path, runtime)),
+        MaskClassifier(cls.spec, make_session(cls.path, runtime)),
+    )
+
+
+def _parts(options: Options) -> tuple[str, ...]:
+    assert isinstance(options, TwoStageOptions)
+    return (options.face_model, options.classifier)
+
+
+# The two components are not detectors on their own (no build): a two_stage entry names them.
+YUNET = register(Family("yunet", fixed_input=False, needs_labels=False))
+CLASSIFIER = register(Family("classifier"))
+FAMILY = register(
+    Family(
+        "two_stage", build_two_stage, options=TwoStageOptions, options_required=True,
+        one_file=False, fixed_input=False, needs_labels=False, parts=_parts,
+    )
+)  # fmt: skip

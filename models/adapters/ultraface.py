@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from models.adapters.base import SingleSessionAdapter, select_lazy
+from models.adapters.base import SingleSessionAdapter, select_lazy, single_session
 from models.detections import Detections
+from models.family import Family, register
 from models.preprocess import Transform
 from models.spec import ModelSpec
 
@@ -31,3 +32,6 @@ class UltraFaceAdapter(SingleSessionAdapter):
             conf=conf,
             transform=transform,
         )
+
+
+FAMILY = register(Family("ultraface", single_session(UltraFaceAdapter)))

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import onnxruntime as ort
 
-from models.adapters.base import SingleSessionAdapter, select_lazy
+from models.adapters.base import SingleSessionAdapter, select_lazy, single_session
 from models.boxes import cxcywh_to_xyxy
 from models.detections import Detections
+from models.family import Family, Options, register
 from models.preprocess import Transform
-from models.spec import ModelSpec, YoloOptions
+from models.spec import ModelSpec
+
+
+class YoloOptions(Options):
+    """Layout of a YOLO-style export: one output of boxes and class scores (the manifest's
+    optional [models.NAME.yolo] table)."""
+
+    objectness: bool = False
+    box_format: Literal["cxcywh", "xyxy"] = "cxcywh"
+    scores: Literal["sigmoid_applied", "logits"] = "sigmoid_applied"
 
 
 class YoloAdapter(SingleSessionAdapter):
@@ -17,7 +29,7 @@ class YoloAdapter(SingleSessionAdapter):
 
     def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
         super().__init__(spec, session)
-        self.options = spec.yolo or YoloOptions()
+        self.options = spec.options_as(YoloOptions)  # the defaults when the table is absent
         self.width = 4 + int(self.options.objectness) + len(spec.labels)
 
     def rows(self, raw: np.ndarray) -> np.ndarray:
@@ -50,3 +62,6 @@ class YoloAdapter(SingleSessionAdapter):
         return select_lazy(
             scores, boxes_for, self.class_columns, spec=self.spec, conf=conf, transform=transform
         )
+
+
+FAMILY = register(Family("yolo", single_session(YoloAdapter), options=YoloOptions))

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from models.anchors import decode_offsets, generate_anchors
-from models.spec import SsdAnchors
+from models.anchors import SsdAnchors, decode_offsets, generate_anchors
 
 AIZOO_260 = SsdAnchors(
     feature_maps=[33, 17, 9, 5, 3],

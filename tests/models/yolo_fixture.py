@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.anchors import generate_anchors
+from models.anchors import SsdAnchors, generate_anchors
 from models.spec import ModelSpec
 
 
@@ -19,12 +19,13 @@ def build_yolo_from_ssd(ssd_path: Path, spec: ModelSpec, out: Path) -> Path:
     import onnx
     from onnx import helper, numpy_helper
 
-    assert spec.anchors is not None and spec.input_width and spec.input_height
-    anchors = generate_anchors(spec.anchors)
+    grid = spec.options_as(SsdAnchors)
+    assert spec.input_width and spec.input_height
+    anchors = generate_anchors(grid)
     size = np.array([spec.input_width, spec.input_height], np.float32)
     a_ctr = ((anchors[:, :2] + anchors[:, 2:]) / 2 * size)[None].astype(np.float32)
     a_wh = ((anchors[:, 2:] - anchors[:, :2]) * size)[None].astype(np.float32)
-    var = spec.anchors.variances
+    var = grid.variances
     model = onnx.load(str(ssd_path))
     g = model.graph
     consts = {
