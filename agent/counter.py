@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from siaga.timeutil import require_aware
 from siaga.wire import window_bounds
 
 DEFAULT_MAX_CATCHUP_S = 3600.0
@@ -73,12 +74,6 @@ class _Acc:
         )
 
 
-def _aware(t: datetime) -> datetime:
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError("counter times must be timezone-aware")
-    return t
-
-
 class WindowCounter:
     """Accumulates frames and people into wall-clock windows and closes them when due."""
 
@@ -125,7 +120,7 @@ class WindowCounter:
         """Every window whose end <= now - grace_s, in order, zeros where nothing was seen."""
         if self._next is None:
             return []
-        cutoff = _aware(now).timestamp() - self.grace_s
+        cutoff = require_aware(now, "counter times").timestamp() - self.grace_s
         if cutoff < self._next - self.window_s:
             return self._restart(cutoff)
         last_start = self._start_of(cutoff) - self.window_s  # the last window ended by cutoff
@@ -144,13 +139,13 @@ class WindowCounter:
         out = self.close_due(now)
         if self._next is None:
             return out
-        last = max([self._start_of(_aware(now).timestamp()), *self._open])
+        last = max([self._start_of(require_aware(now, "counter times").timestamp()), *self._open])
         out += self._take(range(self._next, last + 1, self.window_s))
         self._next = last + self.window_s
         return out
 
     def _acc(self, t: datetime) -> _Acc:
-        epoch = _aware(t).timestamp()
+        epoch = require_aware(t, "counter times").timestamp()
         if self._tz is None:
             self._tz = t.tzinfo
         start = self._start_of(epoch)

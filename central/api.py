@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +35,7 @@ from central.civic.http import civic_router
 from central.config import ApiSection
 from central.summaries import SummaryBoard
 from siaga import __version__
+from siaga.timeutil import iso
 from siaga.wire import ID_PATTERN
 
 MAX_RANGE = timedelta(days=31)
@@ -74,10 +75,6 @@ def area_codes(engine: Engine) -> AreaCodes:
         kel = frozenset(conn.execute(select(schema.kelurahan.c.code)).scalars())
         kota = conn.execute(select(schema.kecamatan.c.kota_code).limit(1)).scalar()
     return AreaCodes(kota=kota or "33.74", kelurahan=kel)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).isoformat()
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -281,8 +278,8 @@ def _agent_json(row: Any, revoked: Set[str]) -> dict[str, Any]:
     status = json.loads(row["status_json"]) if row["status_json"] else None
     return {
         "agent_id": row["agent_id"], "availability": row["availability"],
-        "availability_at": _iso(row["availability_at"]), "status": status,
-        "status_at": _iso(row["status_at"]), "first_seen": _iso(row["first_seen"]),
+        "availability_at": iso(row["availability_at"]), "status": status,
+        "status_at": iso(row["status_at"]), "first_seen": iso(row["first_seen"]),
         "revoked": bool(row["revoked"]) or row["agent_id"] in revoked,
     }  # fmt: skip
 
@@ -299,7 +296,7 @@ def camera_list(ctx: ApiContext) -> list[dict[str, Any]]:
                  .where(c.agent_id == key[0], c.camera_id == key[1])
                  .order_by(c.window_end.desc()).limit(1))  # fmt: skip
             last, suitable = conn.execute(q).one_or_none() or (None, None)
-            out.append({**entry.model_dump(), "registered": True, "last_window_end": _iso(last),
+            out.append({**entry.model_dump(), "registered": True, "last_window_end": iso(last),
                         "suitable": suitable,
                         **_camera_health(agents.get(key[0]), key[1])})  # fmt: skip
     for s in ctx.board.of_level("camera"):
@@ -323,5 +320,5 @@ def _camera_health(agent: Any, camera_id: str) -> dict[str, Any]:
     status = json.loads(agent["status_json"]) if agent["status_json"] else {}
     health = (status.get("cameras") or {}).get(camera_id)
     judgement = health.get("judgement") if isinstance(health, dict) else None
-    return {"availability": agent["availability"], "status_at": _iso(agent["status_at"]),
+    return {"availability": agent["availability"], "status_at": iso(agent["status_at"]),
             "health": health, "judgement": judgement}  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,16 +26,10 @@ from sqlalchemy import Engine, or_, select
 from central import schema
 from central.api_params import ApiDay, ApiTime
 from central.rules.evaluate import ACTIONS
+from siaga.timeutil import iso
 
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",
          "html": "text/html; charset=utf-8"}  # fmt: skip
-
-
-def _iso(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-    return t.isoformat()
 
 
 def alert_json(r: Any) -> dict[str, Any]:
@@ -44,8 +38,8 @@ def alert_json(r: Any) -> dict[str, Any]:
         "id": r["id"], "rule": r["rule"], "action": ACTIONS.get(r["rule"], r["rule"]),
         "area_code": r["area_code"], "severity": r["severity"], "state": r["state"],
         "reason": r["reason"], "figures": json.loads(r["figures"]),
-        "first_seen": _iso(r["first_seen"]), "last_seen": _iso(r["last_seen"]),
-        "resolved_at": _iso(r["resolved_at"]), "published_at": _iso(r["published_at"]),
+        "first_seen": iso(r["first_seen"]), "last_seen": iso(r["last_seen"]),
+        "resolved_at": iso(r["resolved_at"]), "published_at": iso(r["published_at"]),
         "publish_pending": r["pending_event"],
     }  # fmt: skip
 

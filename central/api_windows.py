@@ -15,14 +15,11 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, or_, select
 
 from central import schema
 from central.api_params import ApiTime, plausible_year
+from siaga.timeutil import iso
 from siaga.wire import ID_PATTERN, KELURAHAN_PATTERN
 
 MAX_RANGE = timedelta(days=31)
 MAX_JSON_ROWS = 10_000
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).isoformat()
 
 
 _COLS = list(schema.counts.c)
@@ -110,7 +107,7 @@ def windows_query(
 
 
 def _row_json(row: Any) -> dict[str, Any]:
-    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
+    return {k: iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
 
 
 def windows_response(
@@ -128,7 +125,7 @@ def windows_response(
         last = rows[limit - 1] if more else None
         nxt = _encode_cursor(last.window_end, last.agent_id, last.epoch, last.seq) if last else None
         return JSONResponse({
-            "from": _iso(start), "to": _iso(end), "count": min(len(rows), limit),
+            "from": iso(start), "to": iso(end), "count": min(len(rows), limit),
             "next_cursor": nxt, "windows": [_row_json(r) for r in rows[:limit]],
         })  # fmt: skip
     with engine.connect() as conn:
@@ -149,7 +146,7 @@ def _csv_rows(engine: Engine, q: Select[Any]) -> Iterator[str]:
         result = conn.execution_options(stream_results=True, yield_per=1000).execute(q)
         for part in result.partitions():
             for row in part:
-                out.writerow([_iso(v) if isinstance(v, datetime) else v for v in row])
+                out.writerow([iso(v) if isinstance(v, datetime) else v for v in row])
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()

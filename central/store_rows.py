@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy.dialects import sqlite
 
 from central import schema
 from central.schema import UtcDateTime
+from siaga.timeutil import utc
 from siaga.wire import CountsMessage
 
 EXCERPT_BYTES = 256
@@ -162,11 +163,6 @@ COUNTS_TIMES = tuple(c.name for c in schema.counts.columns if isinstance(c.type,
 _TIME_INDEX = tuple(COUNTS_COLUMNS.index(name) for name in COUNTS_TIMES)
 if _TIME_INDEX != (5, 6, 19):  # sqlite_params() formats these three positions
     raise RuntimeError(f"counts time columns moved: {COUNTS_TIMES}")
-
-
-def utc(t: datetime) -> datetime:
-    """t in UTC (a naive t is taken as UTC)."""
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def clean(s: str, limit: int) -> str:
