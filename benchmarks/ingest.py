@@ -4,7 +4,7 @@ Throughput: N counts messages are published once while every consumer is offline
 persistent session, so the broker queues a copy for each; then each consumer drains its copy in
 turn and is timed: `mosquitto_sub` to /dev/null (the raw delivery rate, the baseline), a bare paho
 client that acknowledges on receipt (what paho alone manages in Python; the collector uses its
-own client, central.mqtt_ingest) and the collector on each database (stored msg/s, acknowledged
+own client, central.ingest.client) and the collector on each database (stored msg/s, acknowledged
 after commit, with the CPU time the process used); then, with --processes K, K collector
 processes on one shared subscription (benchmarks.ingest_scale). Latency: agents publish live
 at a steady rate with windows ending at publish time; the collector reports window end → commit
@@ -37,9 +37,9 @@ from paho.mqtt.properties import Properties
 
 from benchmarks import ingest_scale
 from central.config import CentralConfig, CentralSection, MqttSection, StorageSection
-from central.ingest import Collector
-from central.simulate import SimConfig, Simulation
-from central.store import Store
+from central.ingest.collector import Collector
+from central.sim.agents import SimConfig, Simulation
+from central.store.writes import Store
 from tests.conftest import CENTRAL_BROKER_CONFIG
 from tests.mqtt_broker import MosquittoBroker, wait_until
 from tests.pg import PgServer, PgUnavailable

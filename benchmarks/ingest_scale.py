@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from central.config import CentralConfig, CentralSection, MqttSection, StorageSection
-from central.ingest import Collector
-from central.store import Store
+from central.ingest.collector import Collector
+from central.store.writes import Store
 from tests.mqtt_broker import MosquittoBroker, wait_until
 
 START_TIMEOUT_S = 120.0

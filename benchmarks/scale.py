@@ -31,9 +31,9 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from central.ingest import Collector
+from central.ingest.collector import Collector
 from central.sim.fleet import FleetConfig, FleetResult, raise_nofile, simulate_fleet
-from central.store import Store
+from central.store.writes import Store
 from tests.central.scale_setup import (
     ConnectedGauge,
     central_config,

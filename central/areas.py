@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine, delete, insert
 
-from central import schema
 from central.config import AreasSection
+from central.store import schema
 from siaga.settings import ConfigError, format_errors, read_toml
 from siaga.wire import Ident, KelurahanCode
 

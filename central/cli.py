@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -14,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from central import institution_cli
-from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_config
+from central.cli_config import config_args, load, open_engine
+from central.config import CentralConfig
 from siaga.mqtt import check_tls_files
 from siaga.settings import ConfigError, print_check
 
@@ -41,15 +41,6 @@ def register(sub: Any) -> None:
     _register_opendata(csub)
 
 
-def config_args(a: argparse.ArgumentParser) -> None:
-    """--config and --db, as every `siaga central` action takes them."""
-    a.add_argument("--config", type=Path, default=None,
-                   help="TOML file (default: $SIAGA_CENTRAL_CONFIG, else "
-                   f"{DEFAULT_CONFIG_PATH} when present, else embedded defaults)")  # fmt: skip
-    a.add_argument("--db", default=None,
-                   help="SQLite file path or database URL (overrides storage.url)")  # fmt: skip
-
-
 def _register_report(csub: Any) -> None:
     a = csub.add_parser("report", help="(re)build the daily report of one day: JSON, CSV, HTML")
     a.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the report's day")
@@ -71,7 +62,7 @@ def _build_day(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from central.store import migrate
+    from central.store.migrations import migrate
 
     try:
         day = date.fromisoformat(args.date)
@@ -148,47 +139,6 @@ def _register_import(csub: Any) -> None:
     a.set_defaults(func=import_civic)
 
 
-def config_path(arg: Path | None) -> Path | None:
-    """--config, else $SIAGA_CENTRAL_CONFIG, else the system file when it exists, else None."""
-    if arg is not None:
-        return arg
-    env = os.environ.get("SIAGA_CENTRAL_CONFIG")
-    if env:
-        return Path(env)
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
-
-
-def database_url(db: str) -> str:
-    """A URL as given, or a SQLite URL for a file path."""
-    return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
-
-
-def open_engine(cfg: CentralConfig) -> Engine | None:
-    """The configured database engine, or None after printing why the URL is unusable."""
-    from central.store import make_engine
-
-    try:
-        return make_engine(cfg.storage.url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError and ValueError subclasses
-        print(f"siaga central: storage.url: {exc}", file=sys.stderr)
-        return None
-
-
-def load(args: argparse.Namespace) -> CentralConfig | None:
-    """The effective config, or None after printing why it is invalid."""
-    path = config_path(args.config)
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        print(f"siaga central: invalid configuration:\n{exc}", file=sys.stderr)
-        return None
-    if args.db:
-        storage = cfg.storage.model_copy(update={"url": database_url(args.db)})
-        cfg = cfg.model_copy(update={"storage": storage})
-    log.info("configuration: %s", path or "embedded defaults")
-    return cfg
-
-
 def check_config(args: argparse.Namespace) -> int:
     """Validate the config, the area files and the camera registry without running anything."""
     from sqlalchemy.engine import make_url
@@ -260,7 +210,7 @@ def import_civic(args: argparse.Namespace) -> int:
     from central.civic import MODULES
     from central.civic.common import AreaCodes
     from central.civic.importer import FileError, ImportRowsError, import_file
-    from central.store import migrate
+    from central.store.migrations import migrate
 
     cfg = load(args)
     if cfg is None:

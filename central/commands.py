@@ -13,7 +13,7 @@ CENTRAL = Group(
     "central.cli", "central", (("central", "the central collector, summaries and HTTP API"),)
 )
 SIMULATE = Group(
-    "central.simulate",
+    "central.sim.cli",
     "central",
     (("simulate", "simulate many agents publishing counts to a broker"),),
 )

@@ -33,7 +33,7 @@ class CentralSection(_Section):
     """Identity of this collector instance (several may share one subscription and database).
 
     The once-only jobs (decision rules and alerts, daily report, open data and CKAN) run on one
-    instance at a time: the holder of the database lease "jobs" (central/lease.py), taken over
+    instance at a time: the holder of the database lease "jobs" (central/store/lease.py), taken over
     by another within jobs_lease_s when it dies. `run_jobs = false` keeps an instance to ingest,
     summaries and the API.
     """
@@ -67,12 +67,13 @@ class StorageSection(_Section):
     batch_max_wait_ms: int = Field(default=200, ge=1, le=60_000)
     queue_max: int = Field(default=100_000, ge=100, le=10_000_000)
     writers: int = Field(default=1, ge=1, le=16)
-    # Raw count windows older than this are deleted (None: kept for ever); central/retention.py.
+    # Raw count windows older than this are deleted (None: kept for ever);
+    # central/store/retention.py.
     retention_days: int | None = Field(default=None, ge=15, le=36_500)
 
 
 class PlausibilitySection(_Section):
-    """What one camera's count window may claim before it counts (central/plausibility.py).
+    """What one camera's count window may claim before it counts (central/ingest/plausibility.py).
 
     A window that breaks one of these is quarantined (kept in the `quarantine` table with its
     reason, shown by GET /quarantine, left out of every figure), not merged. Defaults:
@@ -140,7 +141,7 @@ class ApiSection(_Section):
     """The HTTP API.
 
     Operator data (agents, cameras, raw windows, gaps, alerts, metrics) needs a token with the
-    read scope (central/api_access.py); `open_reads = true` serves it to anyone who reaches the
+    read scope (central/api/access.py); `open_reads = true` serves it to anyone who reaches the
     port, for a trusted network only. Every request body over max_body_bytes is refused (413)
     before it is read: 8 MiB holds the 10,000 rows of one civic POST, pretty-printed.
     """

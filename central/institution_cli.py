@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 def register(csub: Any) -> None:
     """Add `siaga central institution …`."""
     from central.civic import MODULES
-    from central.cli import config_args
+    from central.cli_config import config_args
 
     p = csub.add_parser("institution", help="issue or revoke an institution's input token")
     isub = p.add_subparsers(dest="institution_command", metavar="ACTION", required=True)
@@ -39,8 +39,8 @@ def register(csub: Any) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from central.cli import load, open_engine
-    from central.store import migrate
+    from central.cli_config import load, open_engine
+    from central.store.migrations import migrate
 
     cfg = load(args)
     engine = None if cfg is None else open_engine(cfg)

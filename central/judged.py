@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Label, case, false, func, true
 from sqlalchemy.sql import ColumnCollection
 
-from central import schema
+from central.store import schema
 
 Columns = ColumnCollection[str, Any]
 

@@ -20,15 +20,17 @@ import paho.mqtt.client as mqtt
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
-from central.api import ApiContext, create_app
+from central.api.app import ApiContext, create_app
 from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
 from central.config import CentralConfig, MqttSection
-from central.confirm import Confirmer
-from central.ingest import Collector
-from central.lease import JOBS, Lease, holder_id
+from central.ingest.collector import Collector
+from central.ingest.confirm import Confirmer
 from central.report.run import ReportScheduler
 from central.rules import AlertEvent, RulesEngine, load_rules, mqtt_sender
-from central.store import Store, make_engine, migrate
+from central.store.engine import make_engine
+from central.store.lease import JOBS, Lease, holder_id
+from central.store.migrations import migrate
+from central.store.writes import Store
 from central.summaries import Summarizer, Summary, SummaryBoard
 from siaga.mqtt import configure_client
 from siaga.sdnotify import Notifier

@@ -9,23 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from central import judged, schema
-
-
-def utc(t: datetime) -> datetime:
-    """Aware UTC for SQL parameters (SQLite stores datetimes without their offset)."""
-    return t.astimezone(UTC)
-
-
-def aware(t: datetime | None) -> datetime | None:
-    """A datetime read back from the database, as aware UTC (SQLite returns it naive)."""
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+from central import judged
+from central.store import schema
+from siaga.timeutil import aware, utc
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

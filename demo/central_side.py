@@ -142,7 +142,7 @@ def finish_central(svc: Any, *, delivered: int) -> None:
     # stands in for the 20 minutes production asks for: see demo_rules).
     from sqlalchemy import func, select
 
-    from central import schema
+    from central.store import schema
 
     with svc.engine.connect() as conn:
         newest = conn.execute(select(func.max(schema.counts.c.window_end))).scalar()

@@ -19,11 +19,12 @@ def aware(t: datetime | None) -> datetime | None:
     return None if t is None else utc(t)
 
 
-def iso(t: datetime | None, *, z: bool = False) -> str | None:
-    """ISO 8601 in UTC (`+00:00`, or `Z` with z=True); None stays None."""
+def iso(t: datetime | None, *, z: bool = False, keep_zone: bool = False) -> str | None:
+    """ISO 8601 in UTC (`+00:00`, or `Z` with z=True), or in t's own zone with keep_zone=True
+    (the report states its cut-off in WIB); None stays None."""
     if t is None:
         return None
-    text = utc(t).isoformat()
+    text = t.isoformat() if keep_zone else utc(t).isoformat()
     return text.replace("+00:00", "Z") if z else text
 
 

@@ -117,8 +117,8 @@ def central_mosquitto(mosquitto_factory: Callable[..., MosquittoBroker]) -> Mosq
 
 @pytest.fixture
 def collector_factory() -> Iterator[Callable[..., Any]]:
-    """Start collectors (central.ingest.Collector arguments); every one is stopped after."""
-    from central.ingest import Collector
+    """Start collectors (central.ingest.collector.Collector arguments); each is stopped after."""
+    from central.ingest.collector import Collector
 
     made: list[Collector] = []
 

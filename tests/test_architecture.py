@@ -24,17 +24,6 @@ from tests.conftest import REPO
 PACKAGES = ("siaga", "models", "agent", "calibration", "central", "demo", "benchmarks")
 ROLES = ("agent", "models", "calibration", "central", "demo", "benchmarks")
 
-# Loops that live entirely inside central/, left for the restructuring of central (issue 15,
-# the next step): each is listed as the set of modules in one strongly connected component.
-# When one is fixed, its line here must go (the test says so); a new loop anywhere fails.
-KNOWN_CENTRAL_CYCLES: tuple[frozenset[str], ...] = (
-    # `siaga central institution …`: the subcommands reach back for the config helpers.
-    frozenset({"central.cli", "central.institution_cli"}),
-    # `siaga simulate`: the forwarding module and the command it forwards to.
-    frozenset({"central.simulate", "central.sim.cli"}),
-)
-
-
 def module_files() -> dict[str, Path]:
     """Every module of the project's packages: dotted name → file."""
     out: dict[str, Path] = {}
@@ -140,24 +129,41 @@ def a_loop(graph: dict[str, set[str]], component: frozenset[str]) -> list[str]:
 def test_the_graph_sees_imports_at_every_level() -> None:
     graph = import_graph()
     assert "siaga.wire" in graph["agent.service"]  # module level
-    assert "central.store" in graph["central.cli"]  # inside a function
+    assert "central.store.migrations" in graph["central.cli"]  # inside a function
     assert "models.registry" in graph["models.detector"]
 
 
 def test_no_import_loops() -> None:
     graph = import_graph()
     found = cycles(graph)
-    new = [c for c in found if c not in KNOWN_CENTRAL_CYCLES]
-    assert not new, "import loops:\n" + "\n".join(
-        " → ".join(a_loop(graph, c)) for c in sorted(new, key=sorted)
+    assert not found, "import loops:\n" + "\n".join(
+        " → ".join(a_loop(graph, c)) for c in sorted(found, key=sorted)
     )
-    fixed = [sorted(c) for c in KNOWN_CENTRAL_CYCLES if c not in found]
-    assert not fixed, f"fixed, now remove from KNOWN_CENTRAL_CYCLES: {fixed}"
 
 
-def test_known_loops_are_inside_central() -> None:
-    for component in KNOWN_CENTRAL_CYCLES:
-        assert all(m.startswith("central.") for m in component), sorted(component)
+def test_central_sub_packages_form_layers() -> None:
+    """central's sub-packages (and its top-level modules) import each other without a loop:
+    store below ingest and the API, civic's read side below the jobs; tools (sim, fleet) above."""
+    graph = import_graph()
+
+    def unit(module: str) -> str:
+        parts = module.split(".")
+        return ".".join(parts[:2])  # central.store.rows → central.store; central.cli → itself
+
+    units: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        if module.startswith("central."):
+            units.setdefault(unit(module), set()).update(
+                unit(t) for t in targets if t.startswith("central.") and unit(t) != unit(module)
+            )
+    for u in list(units.values()):
+        for t in u:
+            units.setdefault(t, set())
+    found = cycles(units)
+    assert not found, "central's sub-packages loop:\n" + "\n".join(
+        " → ".join(a_loop(units, c)) for c in sorted(found, key=sorted)
+    )
+
 
 
 @pytest.mark.parametrize(

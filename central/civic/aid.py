@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from central import schema
 from central.civic.common import AreaCodes, CivicModule, CivicRow, Name, Problems, Slug
+from central.store import schema
 
 AreaCode = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\d{2}\.\d{2}(\.\d{2}\.\d{4})?$")

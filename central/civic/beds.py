@@ -10,7 +10,6 @@ import datetime as dt
 
 from pydantic import AliasChoices, Field
 
-from central import schema
 from central.civic.common import (
     AreaCodes,
     CivicModule,
@@ -22,6 +21,7 @@ from central.civic.common import (
     Problems,
     Slug,
 )
+from central.store import schema
 
 
 class BedRow(CivicRow):

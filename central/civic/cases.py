@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from central import schema
 from central.civic.common import AreaCodes, CivicModule, CivicRow, Count, KelurahanCode, Problems
+from central.store import schema
 
 
 class CaseRow(CivicRow):

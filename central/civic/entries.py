@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from central import schema
 from central.civic.common import CivicModule, CivicRow, Count, Ident
+from central.store import schema
 
 
 class EntryRow(CivicRow):

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
-from central import schema
 from central.civic.common import AreaCodes, CivicModule, CivicRow, FileError, RawRow, read_rows
+from central.store import schema
 
 MAX_ERRORS = 100
 BOOKKEEPING = ("updated_at", "updated_by")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
 
-from central import schema
+from central.store import schema
 
 TOKEN_BYTES = 32
 # A scope, not a module: kept in the modules column so that no schema change is needed; no

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from central import schema
 from central.civic.common import CivicModule, CivicRow, Count, Ident, KelurahanCode, Name
+from central.store import schema
 from siaga.wire import Timestamp
 
 FUTURE_SKEW_S = 600  # a pharmacy's clock (or its spreadsheet) may run ahead this much

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from central import schema
 from central.civic.common import CivicModule, CivicRow, KelurahanCode
+from central.store import schema
 
 
 class PopulationRow(CivicRow):

@@ -33,17 +33,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, and_, func, select
 
-from central import schema
 from central.civic.population import rate_per_100k as population_rate
+from central.store import schema
+from siaga.timeutil import aware
 
 CASE_FIELDS = ("confirmed", "active", "recovered", "deaths")
 
-
-def aware(t: datetime | None) -> datetime | None:
-    """A stored time as aware UTC (SQLite returns naive UTC)."""
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def newest_rows(t: Table, keys: tuple[str, ...], day: date) -> Select[Any]:

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from central import schema
 from central.civic.common import CivicModule, CivicRow, Ident, KelurahanCode, Name, Slug
+from central.store import schema
 
 
 class StapleRow(CivicRow):

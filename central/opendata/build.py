@@ -30,9 +30,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from central import judged, schema
+from central import judged
 from central.civic import read
 from central.daily import report_cutoff
+from central.store import schema
+from siaga.timeutil import iso
 
 Value = int | float | str | None
 
@@ -119,9 +121,6 @@ class OpenData:
     kelurahan: list[dict[str, Value]]
     aid: list[dict[str, Value]]
 
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
 def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -212,8 +211,9 @@ def build_opendata(
             "pharmacy_mask_stock": st.get("mask", 0) if st else None,
             "pharmacy_hand_sanitizer_stock": st.get("hand_sanitizer", 0) if st else None,
             "pharmacies_reporting": len(pharmacies.get(code, ())),
-            "counts_as_of": _iso(read.aware(newest)), "cases_as_of": _iso(cases_at),
-            "beds_as_of": _iso(beds_as_of.get(code)), "stock_as_of": _iso(stock_as_of.get(code)),
+            "counts_as_of": iso(newest, z=True), "cases_as_of": iso(cases_at, z=True),
+            "beds_as_of": iso(beds_as_of.get(code), z=True),
+            "stock_as_of": iso(stock_as_of.get(code), z=True),
         }  # fmt: skip
         rows.append({f.name: row[f.name] for f in KELURAHAN_FIELDS})
     aid: list[dict[str, Value]] = [

@@ -33,10 +33,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from central import judged, schema
+from central import judged
 from central.civic import read
 from central.civic.read import CASE_FIELDS
 from central.daily import report_cutoff
+from central.store import schema
+from siaga.timeutil import aware
 
 Value = int | float | None
 CITY_LEVEL = "kota"
@@ -84,14 +86,9 @@ class Report:
         raise KeyError((area_code, figure))
 
 
-def _aware(t: datetime | None) -> datetime | None:
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
 
 def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
-    a, b = _aware(a), _aware(b)
+    a, b = aware(a), aware(b)
     if a is None:
         return b
     if b is None:
@@ -129,7 +126,7 @@ class _Builder:
 
     def add(self, kelurahan: str | None, group: str, as_of: Any, **values: float) -> None:
         for area in self.areas_of(kelurahan):
-            self.acc[(area, group)].add(_aware(as_of), **values)
+            self.acc[(area, group)].add(aware(as_of), **values)
 
     def get(self, area: str, group: str) -> _Acc | None:
         return self.acc.get((area, group))

@@ -16,7 +16,7 @@ from central.daily import due_reports, make_each
 from central.opendata import run as opendata
 from central.report.build import build_report
 from central.report.writers import write_report
-from central.retention import cutoff, purge_counts
+from central.store.retention import cutoff, purge_counts
 
 log = logging.getLogger(__name__)
 

@@ -6,33 +6,31 @@ import csv
 import html
 import io
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from central.daily import atomic_write
 from central.report.build import Figure, Report
+from siaga.timeutil import iso
 
 REPORT_SCHEMA = "siaga.report/1"
 CSV_HEADER = ("area", "area_name", "figure", "value", "unit", "source", "as_of", "late")
 FORMATS = ("csv", "html", "json")  # json last: its presence marks a complete report
 
 
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat()
-
 
 def _figure(f: Figure) -> dict[str, Any]:
     return {"area": f.area_code, "area_name": f.area_name, "level": f.level,
             "figure": f.figure, "value": f.value, "unit": f.unit, "source": f.source,
-            "as_of": _iso(f.as_of), "late": f.late}  # fmt: skip
+            "as_of": iso(f.as_of, keep_zone=True), "late": f.late}  # fmt: skip
 
 
 def to_json(r: Report) -> str:
     """The report as JSON (schema siaga.report/1)."""
     doc = {
         "schema": REPORT_SCHEMA, "date": r.day.isoformat(), "timezone": r.timezone,
-        "cutoff": _iso(r.cutoff), "generated_at": _iso(r.generated_at),
+        "cutoff": iso(r.cutoff, keep_zone=True),
+        "generated_at": iso(r.generated_at, keep_zone=True),
         "late_after_h": r.late_after_h, "min_people_for_ratio": r.min_people_for_ratio,
         "include_unsuitable_cameras": r.include_unsuitable_cameras,
         "city": {"code": r.city_code, "name": r.city_name},
@@ -48,7 +46,8 @@ def to_csv(r: Report) -> str:
     w.writerow(CSV_HEADER)
     for f in r.figures:
         w.writerow([f.area_code, f.area_name, f.figure, "" if f.value is None else f.value,
-                    f.unit, f.source, _iso(f.as_of) or "", "1" if f.late else "0"])  # fmt: skip
+                    f.unit, f.source, iso(f.as_of, keep_zone=True) or "",
+                    "1" if f.late else "0"])  # fmt: skip
     return buf.getvalue()
 
 

@@ -13,10 +13,11 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import Engine, select, update
 
-from central import schema
 from central.rules.evaluate import ACTIONS, AlertDecision, evaluate
 from central.rules.gather import gather
 from central.rules.model import Rules
+from central.store import schema
+from siaga.timeutil import iso, utc
 from siaga.wire import alerts_topic
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,6 @@ ALERT_SCHEMA: Final = "siaga.alert/1"
 Event = Literal["open", "update", "resolve"]
 
 
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else _utc(t).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +49,8 @@ class AlertEvent:
             "schema": ALERT_SCHEMA, "event": self.event, "id": self.id, "rule": self.rule,
             "action": ACTIONS.get(self.rule, self.rule), "area_code": self.area_code,
             "severity": self.severity, "state": self.state, "reason": self.reason,
-            "figures": self.figures, "first_seen": _iso(self.first_seen),
-            "last_seen": _iso(self.last_seen), "resolved_at": _iso(self.resolved_at),
+            "figures": self.figures, "first_seen": iso(self.first_seen, z=True),
+            "last_seen": iso(self.last_seen, z=True), "resolved_at": iso(self.resolved_at, z=True),
         }  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -73,8 +68,8 @@ def _merge(pending: str | None, new: Event) -> str:
 def _event(r: Any) -> AlertEvent:
     """A stored alert as the event waiting to be published (its current state)."""
     return AlertEvent(r.pending_event, int(r.id), r.rule, r.area_code, r.severity, r.state,
-                      r.reason, json.loads(r.figures), _utc(r.first_seen), _utc(r.last_seen),
-                      None if r.resolved_at is None else _utc(r.resolved_at))  # fmt: skip
+                      r.reason, json.loads(r.figures), utc(r.first_seen), utc(r.last_seen),
+                      None if r.resolved_at is None else utc(r.resolved_at))  # fmt: skip
 
 
 class AlertStore:
@@ -86,7 +81,7 @@ class AlertStore:
     def apply(self, decisions: Sequence[AlertDecision], now: datetime) -> list[AlertEvent]:
         """Open new alerts, update open ones that fire again, resolve open ones that don't."""
         a = schema.alerts.c
-        now = _utc(now)
+        now = utc(now)
         events: list[AlertEvent] = []
         firing = {d.key: d for d in decisions}
         with self.engine.begin() as conn:
@@ -121,7 +116,7 @@ class AlertStore:
                 if changed:
                     events.append(AlertEvent("update", int(row.id), d.rule, d.area_code,
                                              d.severity, "open", d.reason, d.figures,
-                                             _utc(row.first_seen), now, None))  # fmt: skip
+                                             utc(row.first_seen), now, None))  # fmt: skip
             for key, row in sorted(open_rows.items()):
                 if key in firing:
                     continue
@@ -132,8 +127,8 @@ class AlertStore:
                 )
                 events.append(AlertEvent("resolve", int(row.id), row.rule, row.area_code,
                                          row.severity, "resolved", row.reason,
-                                         json.loads(row.figures), _utc(row.first_seen),
-                                         _utc(row.last_seen), now))  # fmt: skip
+                                         json.loads(row.figures), utc(row.first_seen),
+                                         utc(row.last_seen), now))  # fmt: skip
         return events
 
     def pending(self, limit: int = 1000) -> list[AlertEvent]:
@@ -152,7 +147,7 @@ class AlertStore:
                 n += conn.execute(
                     update(schema.alerts)
                     .where(a.id == e.id, a.pending_event == e.event)
-                    .values(pending_event=None, published_at=_utc(now))
+                    .values(pending_event=None, published_at=utc(now))
                 ).rowcount
         return n
 

@@ -8,14 +8,16 @@ judge the same figures the summaries, the daily report and the open data show.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from central import judged, schema
+from central import judged
 from central.civic import read
 from central.rules.model import Rules
+from central.store import schema
+from siaga.timeutil import utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,6 @@ class Figures:
     beds: tuple[Bed, ...] = ()
 
 
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
 
 def gather(engine: Engine, rules: Rules, now: datetime, *,
            include_unsuitable: bool = False) -> Figures:  # fmt: skip
@@ -96,7 +95,7 @@ def gather(engine: Engine, rules: Rules, now: datetime, *,
                     c.kelurahan_code, seen, masked, unmasked, func.min(c.window_start),
                     func.max(c.window_end),
                 )
-                .where(c.window_end > _utc(start), c.window_end <= _utc(now))
+                .where(c.window_end > utc(start), c.window_end <= utc(now))
                 .group_by(c.kelurahan_code)
             )
         }  # fmt: skip
@@ -118,7 +117,7 @@ def gather(engine: Engine, rules: Rules, now: datetime, *,
     kel: dict[str, KelurahanFigures] = {}
     for code, kec, lng, lat in areas:
         p, m, u, first, last = counts.get(code, (0, 0, 0, None, None))
-        minutes = (_utc(last) - _utc(first)).total_seconds() / 60 if first and last else 0.0
+        minutes = (utc(last) - utc(first)).total_seconds() / 60 if first and last else 0.0
         rc = cases.get(code)
         kel[code] = KelurahanFigures(
             code=code, kecamatan_code=kec,

@@ -1,5 +1,5 @@
-"""Parts of `siaga simulate agents`: message making, malformed payloads, the asyncio MQTT client
-and the fleet mode (one connection and one set of credentials per simulated agent).
-
-The public API stays in `central.simulate` (SimConfig, Simulation, SimResult, FleetConfig, ...).
+"""The simulator, a tool beside the service (imports central, never imported by it): `siaga
+simulate agents` (cli.py) drives one paho client for many agents (agents.py) or one connection
+per agent (fleet.py, over the asyncio MQTT client in mqtt.py); messages.py makes the windows and
+the malformed payloads.
 """

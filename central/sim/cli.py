@@ -85,7 +85,7 @@ def run_agents(args: argparse.Namespace) -> int:
     """Run the simulation and print a summary (progress every 2 s)."""
     if args.per_agent:
         return _run_fleet(args)
-    from central.simulate import SimConfig, Simulation
+    from central.sim.agents import SimConfig, Simulation
 
     interval = 0.0 if args.interval is None else args.interval
     cfg = SimConfig(

@@ -1,6 +1,6 @@
 """A small asyncio MQTT 5 publisher: one TCP (or TLS) connection per simulated agent.
 
-Packets come from the collector's own codec (central/mqtt_wire.py), so the project speaks MQTT
+Packets come from the collector's own codec (central/ingest/packets.py), so the project speaks MQTT
 through one implementation. No paho here: ten thousand paho clients mean ten thousand threads.
 
 Light enough for ten thousand connections in one process: no thread, one reader task per
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from central.mqtt_wire import (
+from central.ingest.packets import (
     CONNACK,
     DISCONNECT_PACKET,
     PINGREQ_PACKET,

@@ -27,7 +27,7 @@ TOPIC = f"siaga/v1/{AGENT}/cam1/counts"
 
 def confirm(broker: MosquittoBroker, epoch: str, seq: int, agent: str = AGENT,
             username: str | None = None, password: str | None = None) -> None:  # fmt: skip
-    """Publish central's retained confirmation, as central.confirm does."""
+    """Publish central's retained confirmation, as central.ingest.confirm does."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-sim", protocol=mqtt.MQTTv5)
     if username:
         c.username_pw_set(username, password)  # the agent itself may write there

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from central.api import ApiContext, create_app
+from central.api.app import ApiContext, create_app
 from central.areas import CameraRegistry
 from central.config import ApiSection
 from central.service import ApiServer
-from central.store import make_engine, migrate
+from central.store.engine import make_engine
+from central.store.migrations import migrate
 from central.summaries import SummaryBoard
 
 

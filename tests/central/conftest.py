@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from central.store import Store, make_engine, migrate
+from central.store.engine import make_engine
+from central.store.migrations import migrate
+from central.store.writes import Store
 
 
 @pytest.fixture

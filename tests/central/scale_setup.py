@@ -1,4 +1,4 @@
-"""City-scale setup shared by tests/central/test_scale.py and benchmarks/scale.py.
+"""City-scale setup shared by tests/central/sim/test_scale.py and benchmarks/scale.py.
 
 A Mosquitto configured as for a fleet: no anonymous access, a password file with one user per
 agent (username = agent id) plus `central` and an `observer`, and the ACL that confines each agent

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert
 
-from central import schema
 from central.areas import Areas, CameraRegistry, Kecamatan, Kelurahan, parse_cameras
+from central.store import schema
 from siaga.wire import CountsMessage, ModelInfo
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -104,7 +104,8 @@ def counts_message(agent: str, camera: str, kel: str, end: datetime, seq: int, p
 @contextlib.contextmanager
 def migrated_engine(request: Any, backend: str, folder: Path) -> Iterator[Engine]:
     """A migrated, empty database on backend ("sqlite" file in folder, or "postgresql")."""
-    from central.store import make_engine, migrate
+    from central.store.engine import make_engine
+    from central.store.migrations import migrate
 
     with contextlib.ExitStack() as stack:
         if backend == "sqlite":

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from central import schema
 from central.areas import (
     AreaError,
     Kelurahan,
@@ -19,6 +18,7 @@ from central.areas import (
     sync_cameras,
 )
 from central.config import AreasSection, load_config
+from central.store import schema
 from tests.central.summary_fixtures import SQUARE, A, B, small_areas
 
 REPO = Path(__file__).resolve().parents[2]

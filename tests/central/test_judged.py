@@ -18,16 +18,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from central import judged
-from central.api import ApiContext, create_app
+from central.api.app import ApiContext, create_app
 from central.areas import sync_areas, sync_cameras
 from central.config import SummariesSection
 from central.opendata import build_opendata
 from central.report.build import build_report
 from central.rules import DEFAULT_RULES, gather
-from central.store import Store
+from central.store.writes import Store
 from central.summaries import Summarizer, SummaryBoard
 from siaga.wire import CameraHealth, Judgement, StatusMessage
 from tests.central.api_fixtures import reader_headers
+from tests.central.ingest.test_ingest import MODEL
 from tests.central.summary_fixtures import (
     K2,
     WIB,
@@ -40,7 +41,6 @@ from tests.central.summary_fixtures import (
     small_areas,
     wib,
 )
-from tests.central.test_ingest import MODEL
 
 NOW = wib(10, 10, 0)  # 2025-06-10 10:00 WIB
 DAY = date(2025, 6, 10)  # report and open data: cut off at 12:00 that day, all windows in

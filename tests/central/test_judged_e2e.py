@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 from agent.config import AgentConfig
 from agent.service import AgentService
-from central import schema
 from central.opendata.build import build_opendata
 from central.report.build import build_report
 from central.service import CentralService
+from central.store import schema
 from tests.agent.test_worker import make_clip
 from tests.central.api_fixtures import reader_headers
 from tests.central.summary_fixtures import A, counts_message

@@ -18,7 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from central.cli import check_config, database_url
+from central.cli import check_config
+from central.cli_config import database_url
 from central.config import (
     ApiSection,
     AreasSection,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from central import schema
 from central.config import MqttSection, SummariesSection
 from central.service import SummaryPublisher
+from central.store import schema
 from central.summaries import (
     DAY_REFRESH_S,
     HOUR_REFRESH_S,

@@ -79,7 +79,7 @@ def test_a_missing_extra_is_listed_and_refused_without_importing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cli, "missing_for", lambda extra: ["sqlalchemy"])
-    for name in ("central.cli", "central.simulate", "central.fleet.cli", "demo.run"):
+    for name in ("central.cli", "central.sim.cli", "central.fleet.cli", "demo.run"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     parser = build_parser()
     assert "needs siaga[central]" in parser.format_help()

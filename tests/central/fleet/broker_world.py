@@ -23,13 +23,13 @@ from agent.outbox import Outbox
 from agent.publisher import Publisher
 from central.config import CentralConfig, CentralSection, FleetSection, MqttSection, StorageSection
 from central.fleet.provision import Fleet
-from central.ingest import Collector
-from central.store import Store
+from central.ingest.collector import Collector
+from central.store.writes import Store
 from siaga.cli import main
 from siaga.mqtt import configure_client, describe_error, describe_refusal, paho_log
 from siaga.settings import BrokerSection
 from siaga.wire import counts_topic
-from tests.central.test_ingest import counts_message
+from tests.central.ingest.test_ingest import counts_message
 from tests.mqtt_broker import MosquittoBroker, free_port, wait_until
 
 KEL = "33.74.16.1004"

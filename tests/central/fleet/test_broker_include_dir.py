@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from siaga.wire import counts_topic
 from tests.central.fleet.broker_world import World, attempt, raw_client
-from tests.central.test_ingest import counts_message
+from tests.central.ingest.test_ingest import counts_message
 from tests.mqtt_broker import MosquittoBroker, free_port, mosquitto_binary, wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")

@@ -15,7 +15,7 @@ from central.fleet.passwd import (
 )
 from central.fleet.provision import Fleet
 from central.fleet.registry import FleetError
-from central.fleet.revoked import parse_revoked
+from central.ingest.revoked import parse_revoked
 from siaga.cli import main
 
 KEL = "33.74.16.1004"

@@ -22,8 +22,8 @@ from central.fleet.passwd import (
     write_password_file,
 )
 from central.fleet.provision import Fleet
-from central.fleet.revoked import RevokedAgents
-from central.validate import REASONS, check
+from central.ingest.revoked import RevokedAgents
+from central.ingest.validate import REASONS, check
 from siaga.cli import main
 from siaga.mqtt import check_tls_files, describe_error, describe_refusal, describe_tls_text
 from siaga.settings import BrokerSection, ConfigError, load_settings
@@ -94,7 +94,7 @@ def test_acl_confines_agents_and_services() -> None:
 
 
 def test_revoked_agent_is_a_reject_reason() -> None:
-    from tests.central.test_ingest import counts_message
+    from tests.central.ingest.test_ingest import counts_message
 
     msg = counts_message("box-r", 1)
     topic = counts_topic("box-r", "cam1")

@@ -1,0 +1,324 @@
+"""Central's HTTP API (FastAPI): health, metrics, summaries, areas, cameras, agents, gaps.
+
+Raw windows (central/api/windows.py), alerts, reports and open data (central/api/civic.py)
+and the institutions' civic input (central/api/civic_http.py) are routers included here.
+
+Who reads what (public figures, operator data by token) is central/api/access.py; every request
+body is limited before it is read (central/api/middleware.py). OpenAPI is served at /docs and
+/openapi.json. Validation errors answer 422 with one readable line per problem; well-formed but
+unusable ranges answer 400.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import Engine, select, text
+
+from central.api.access import Credentials, ReadAccess
+from central.api.civic import decisions_router
+from central.api.civic_http import civic_router
+from central.api.middleware import BodyLimit, RequestCounter
+from central.api.quarantine import quarantine_router
+from central.api.windows import windows_router
+from central.areas import CameraRegistry
+from central.civic.common import AreaCodes
+from central.config import ApiSection
+from central.store import schema
+from central.summaries import SummaryBoard
+from siaga import __version__
+from siaga.timeutil import iso
+from siaga.wire import ID_PATTERN
+
+MAX_RANGE = timedelta(days=31)
+MAX_JSON_ROWS = 10_000
+# Collector.metrics() keys that only grow; the others are gauges. Dicts become labelled counters.
+INGEST_COUNTERS = frozenset({
+    "connects", "received", "stored", "duplicates", "availability_updates", "status_updates",
+    "ignored", "acked", "batches", "db_errors",
+})  # fmt: skip
+INGEST_LABELS = {"rejected": "reason", "flagged": "flag", "quarantined": "reason"}
+Level = Literal["city", "kecamatan", "kelurahan", "camera"]
+
+
+@dataclass
+class ApiContext:
+    """What the API reads: the database, the latest summaries and the service's live figures."""
+
+    engine: Engine
+    board: SummaryBoard
+    cameras: CameraRegistry
+    summary_interval_s: float = 60.0
+    gaps: Callable[[str | None], list[Any]] | None = None
+    ingest_metrics: Callable[[], Mapping[str, Any]] = dict
+    mqtt_connected: Callable[[], Mapping[str, bool]] = dict
+    report_dir: Path | None = None  # daily reports served at /reports/{date}
+    opendata_dir: Path | None = None  # open data files served at /opendata/{date}.{csv,json}
+    revoked: Callable[[], Set[str]] = frozenset  # live list from [fleet] revoked_file
+    runs_jobs: Callable[[], bool] | None = None  # holds the jobs lease (None: not a service)
+    api: ApiSection = field(default_factory=ApiSection)  # open_reads, max_body_bytes
+    requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    request_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def area_codes(engine: Engine) -> AreaCodes:
+    """The kota and kelurahan codes in the area registry, for checking civic rows."""
+    with engine.connect() as conn:
+        kel = frozenset(conn.execute(select(schema.kelurahan.c.code)).scalars())
+        kota = conn.execute(select(schema.kecamatan.c.kota_code).limit(1)).scalar()
+    return AreaCodes(kota=kota or "33.74", kelurahan=kel)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """The FastAPI application over ctx."""
+    app = FastAPI(
+        title="Siaga central",
+        version=__version__,
+        description="Mask-compliance counts of the City of Semarang's cameras: summaries per "
+        "area, camera health, delivery gaps and raw count windows. Counts only, no images.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        body = {"error": "invalid request", "detail": _validation_message(exc)}
+        return JSONResponse(status_code=422, content=body)
+
+    # Last added is outermost: the counters see every answer, the 413s of BodyLimit included,
+    # and BodyLimit runs before routing, authentication or any body is read.
+    app.add_middleware(BodyLimit, max_bytes=ctx.api.max_body_bytes)
+    app.add_middleware(RequestCounter, requests=ctx.requests, seconds=ctx.request_seconds)
+
+    access = ReadAccess(ctx.engine, open_reads=ctx.api.open_reads)
+    guard = Depends(access.dependency())
+    _health_routes(app, ctx, access, guard)
+    _summary_routes(app, ctx, access)
+    _registry_routes(app, ctx, guard)
+    # Institutions' input (pharmacies, hospitals, markets), each confined to its own records.
+    app.include_router(civic_router(ctx.engine, lambda: area_codes(ctx.engine)))
+
+    app.include_router(windows_router(ctx.engine), dependencies=[guard])
+    app.include_router(quarantine_router(ctx.engine), dependencies=[guard])
+    app.include_router(decisions_router(ctx.engine, ctx.report_dir, ctx.opendata_dir,
+                                        alerts_guard=[guard]))  # fmt: skip
+
+    return app
+
+
+def _health_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess, guard: Any) -> None:
+    @app.get("/healthz", summary="Health: status for everyone; details with a read token")
+    def healthz(credentials: Credentials) -> JSONResponse:
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            db_ok = True
+        except Exception:  # any database failure means "not healthy"
+            db_ok = False
+        mqtt = dict(ctx.mqtt_connected())
+        age = ctx.board.age_s()
+        fresh = age is not None and age <= 3 * ctx.summary_interval_s + 10
+        ok = db_ok and all(mqtt.values()) and fresh
+        body = {"status": "ok" if ok else "degraded", "database": db_ok, "mqtt": mqtt,
+                "last_summary_age_s": None if age is None else round(age, 1),
+                "summary_passes": ctx.board.passes}  # fmt: skip
+        if ctx.runs_jobs is not None:  # rules, reports and open data run here, or elsewhere
+            body["jobs"] = "running here" if ctx.runs_jobs() else "standby"
+        if not access.may_read(credentials):  # the public learns up or not, not the topology
+            body = {"status": body["status"]}
+        return JSONResponse(status_code=200 if ok else 503, content=body)
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
+             dependencies=[guard])  # fmt: skip
+    async def metrics() -> PlainTextResponse:  # on the event loop, as the request counters
+        return PlainTextResponse(render_metrics(ctx), media_type="text/plain; version=0.0.4")
+
+
+def render_metrics(ctx: ApiContext) -> str:
+    """Prometheus text exposition of ingest, summary and API figures."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} {kind}"])
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    for key, value in sorted(ctx.ingest_metrics().items()):
+        counter = key in INGEST_COUNTERS or isinstance(value, Mapping)
+        name = f"siaga_central_ingest_{key.removesuffix('_total')}{'_total' if counter else ''}"
+        kind = "counter" if counter else "gauge"
+        if isinstance(value, Mapping):  # e.g. rejected by reason
+            label = INGEST_LABELS.get(key, "kind")
+            samples = [(f'{{{label}="{k}"}}', float(v)) for k, v in sorted(value.items())]
+            metric(name, kind, f"collector: {key} by {label}", samples)
+        elif isinstance(value, int | float) and key != "rejected_total":
+            metric(name, kind, f"collector: {key.replace('_', ' ')}", [("", float(value))])
+    b = ctx.board
+    metric("siaga_central_summary_passes_total", "counter", "summary passes completed",
+           [("", b.passes)])  # fmt: skip
+    metric("siaga_central_summary_failures_total", "counter", "summary passes that failed",
+           [("", b.failures)])  # fmt: skip
+    metric("siaga_central_summaries_published_total", "counter", "summary messages published",
+           [("", b.published)])  # fmt: skip
+    metric("siaga_central_summary_pass_seconds", "gauge", "duration of the last summary pass",
+           [("", b.last_pass_s)])  # fmt: skip
+    age = b.age_s()
+    if age is not None:
+        metric("siaga_central_summary_age_seconds", "gauge", "seconds since the last pass",
+               [("", age)])  # fmt: skip
+    for conn_name, up in sorted(ctx.mqtt_connected().items()):
+        metric(f"siaga_central_mqtt_{conn_name}_connected", "gauge",
+               f"1 while the {conn_name} MQTT connection is up", [("", float(up))])  # fmt: skip
+    if ctx.runs_jobs is not None:
+        metric("siaga_central_jobs_lease_held", "gauge",
+               "1 while this instance runs rules, reports and open data (the jobs lease)",
+               [("", float(ctx.runs_jobs()))])  # fmt: skip
+    metric("siaga_central_http_requests_total", "counter", "HTTP requests by route and status",
+           [(f'{{route="{r}",method="{m}",status="{s}"}}', n)
+            for (r, m, s), n in sorted(ctx.requests.items())])  # fmt: skip
+    metric("siaga_central_http_request_seconds_total", "counter", "time spent serving, by route",
+           [(f'{{route="{r}"}}', v) for r, v in sorted(ctx.request_seconds.items())])  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _summary_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess) -> None:
+    def _no_pass() -> None:
+        if ctx.board.passes == 0:
+            raise HTTPException(503, "no summary computed yet; retry after the first pass")
+
+    def _allowed(level: Level, credentials: Any) -> None:
+        if level == "camera":  # per camera: names and agent ids, operator data
+            access.check(credentials)
+
+    @app.get("/summaries/{level}", summary="Latest summaries of one level (city: the one)")
+    def summaries(level: Level, credentials: Credentials) -> Any:
+        _allowed(level, credentials)
+        _no_pass()
+        if level == "city":
+            s = ctx.board.get("city")
+            return s.payload if s else None
+        return [s.payload for s in ctx.board.of_level(level)]
+
+    @app.get("/summaries/{level}/{code:path}", summary="Latest summary of one area or camera")
+    def summary(level: Level, code: str, credentials: Credentials) -> Any:
+        _allowed(level, credentials)
+        _no_pass()
+        s = ctx.board.get(level, "" if level == "city" else code)
+        if s is None:
+            raise HTTPException(404, f"no {level} summary for {code!r}")
+        return s.payload
+
+
+def _registry_routes(app: FastAPI, ctx: ApiContext, guard: Any) -> None:
+    @app.get("/areas", summary="Kecamatan with their kelurahan")
+    def areas(boundaries: bool = False) -> Any:
+        kc, kl = schema.kecamatan.c, schema.kelurahan.c
+        with ctx.engine.connect() as conn:
+            kec = conn.execute(select(kc.code, kc.name, kc.kota_code).order_by(kc.code)).all()
+            kel = conn.execute(select(schema.kelurahan).order_by(kl.code)).mappings().all()
+        by_kec: dict[str, list[dict[str, Any]]] = {}
+        for r in kel:
+            lng, lat, geo = r["centroid_lng"], r["centroid_lat"], r["boundary_geojson"]
+            centroid = [lng, lat] if lng is not None else None
+            item: dict[str, Any] = {"code": r["code"], "name": r["name"], "centroid": centroid}
+            if boundaries:
+                item["boundary"] = None if geo is None else json.loads(geo)
+            by_kec.setdefault(r["kecamatan_code"], []).append(item)
+        return [{"code": c, "name": n, "kota_code": k, "kelurahan": by_kec.get(c, [])}
+                for c, n, k in kec]  # fmt: skip
+
+    @app.get("/agents", summary="Known agents: availability, last status, revoked or not",
+             dependencies=[guard])  # fmt: skip
+    def agents() -> Any:
+        revoked = ctx.revoked()
+        return [_agent_json(row, revoked) for row in _agent_rows(ctx.engine).values()]
+
+    @app.get("/cameras", summary="Camera registry with health and last window",
+             dependencies=[guard])  # fmt: skip
+    def cameras() -> Any:
+        return camera_list(ctx)
+
+    @app.get("/gaps", summary="Missing seq ranges per agent", dependencies=[guard])
+    def gaps(agent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> Any:
+        if ctx.gaps is None:
+            raise HTTPException(503, "gap tracking is not available")
+        found = ctx.gaps(agent_id)
+        by_agent: dict[str, list[dict[str, Any]]] = {}
+        for g in found:
+            # epoch: the box's outbox incarnation ('' for agents without); seqs run per epoch.
+            by_agent.setdefault(g.agent_id, []).append(
+                {"epoch": g.epoch, "first": g.first_missing, "last": g.last_missing,
+                 "size": g.size}
+            )  # fmt: skip
+        return {"agents": [{"agent_id": a, "missing": sum(r["size"] for r in runs), "gaps": runs}
+                           for a, runs in sorted(by_agent.items())]}  # fmt: skip
+
+
+def _agent_rows(engine: Engine) -> dict[str, Any]:
+    a = schema.agents.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(schema.agents).order_by(a.agent_id)).mappings().all()
+    return {r["agent_id"]: r for r in rows}
+
+
+def _agent_json(row: Any, revoked: Set[str]) -> dict[str, Any]:
+    status = json.loads(row["status_json"]) if row["status_json"] else None
+    return {
+        "agent_id": row["agent_id"], "availability": row["availability"],
+        "availability_at": iso(row["availability_at"]), "status": status,
+        "status_at": iso(row["status_at"]), "first_seen": iso(row["first_seen"]),
+        "revoked": bool(row["revoked"]) or row["agent_id"] in revoked,
+    }  # fmt: skip
+
+
+def camera_list(ctx: ApiContext) -> list[dict[str, Any]]:
+    """Registered cameras (and unregistered ones seen in summaries) with their health."""
+    c = schema.counts.c
+    agents = _agent_rows(ctx.engine)
+    out = []
+    with ctx.engine.connect() as conn:
+        for key, entry in sorted(ctx.cameras.cameras.items()):
+            # The newest window over the (agent_id, camera_id, window_end) index: one probe.
+            q = (select(c.window_end, c.suitable)
+                 .where(c.agent_id == key[0], c.camera_id == key[1])
+                 .order_by(c.window_end.desc()).limit(1))  # fmt: skip
+            last, suitable = conn.execute(q).one_or_none() or (None, None)
+            out.append({**entry.model_dump(), "registered": True, "last_window_end": iso(last),
+                        "suitable": suitable,
+                        **_camera_health(agents.get(key[0]), key[1])})  # fmt: skip
+    for s in ctx.board.of_level("camera"):
+        p = s.payload
+        if not p["registered"]:
+            out.append({"agent_id": p["agent_id"], "camera_id": p["camera_id"],
+                        "kelurahan_code": p["kelurahan_code"], "registered": False,
+                        "expected": False,
+                        "last_window_end": p["freshness"]["newest_window_end"],
+                        "suitable": p.get("suitable"),
+                        **_camera_health(agents.get(p["agent_id"]), p["camera_id"])})  # fmt: skip
+    return out
+
+
+def _camera_health(agent: Any, camera_id: str) -> dict[str, Any]:
+    """Availability and the camera's health from its agent's latest status; `judgement`: can
+    the view judge masks (wire.Judgement: suitable, reason, faces, judgeable), null when the
+    agent sent none. `suitable` beside it is the newest window's flag."""
+    if agent is None:
+        return {"availability": None, "status_at": None, "health": None, "judgement": None}
+    status = json.loads(agent["status_json"]) if agent["status_json"] else {}
+    health = (status.get("cameras") or {}).get(camera_id)
+    judgement = health.get("judgement") if isinstance(health, dict) else None
+    return {"availability": agent["availability"], "status_at": iso(agent["status_at"]),
+            "health": health, "judgement": judgement}  # fmt: skip
