@@ -1,7 +1,7 @@
 """Alembic migrations of central's database, run programmatically (no alembic.ini needed).
 
-`migrate(engine)` upgrades a fresh or an existing database to the newest revision; it is also
-importable as `central.store.writes.migrate`. New revisions go in versions/ (see env.py).
+`migrate(engine)` upgrades a fresh or an existing database to the newest revision. New revisions
+go in versions/ (see env.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the connection handed over by `central.store.writes.migrate`.
+"""Alembic environment: migrates the connection handed over by `central.store.migrations.migrate`.
 
 Also usable from the alembic command line with `-x url=...` (for writing new revisions with
 --autogenerate against a scratch database).
@@ -36,7 +36,9 @@ def run() -> None:
         "sqlalchemy.url"
     )
     if not url:
-        raise SystemExit("no database: run through central.store.writes.migrate or pass -x url=...")
+        raise SystemExit(
+            "no database: run through central.store.migrations.migrate or pass -x url=..."
+        )
     engine = create_engine(url)
     with engine.begin() as conn:
         _configure(conn)
