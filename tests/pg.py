@@ -21,12 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 CMD_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 30.0
+DROP_TRIES = 10  # one a second; see PgServer._drop
 ENV_URL = "SIAGA_TEST_PG_URL"
 
 
@@ -114,9 +116,29 @@ class PgServer:
         try:
             yield self.url.set(database=name).render_as_string(hide_password=False)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            try:
+                self._drop(admin, name)
+            finally:
+                admin.dispose()
+
+    def _drop(self, admin: Engine, name: str) -> None:
+        """DROP … WITH (FORCE), retried: an autovacuum worker that just started on a database a
+        load test filled belongs to the superuser, and the test role may not terminate it (it
+        finishes or yields within seconds). Where this fixture started the server, the last
+        try is the superuser's own."""
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        for attempt in range(DROP_TRIES):
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(drop))
+                return
+            except ProgrammingError as exc:
+                if "pg_signal_backend" not in str(exc) or attempt == DROP_TRIES - 1:
+                    if self.owned and "pg_signal_backend" in str(exc):
+                        _psql(self.port, drop)
+                        return
+                    raise
+                time.sleep(1.0)
 
     def close(self) -> None:
         """Drop the role (its databases are dropped by database() already)."""
