@@ -29,6 +29,9 @@ HELP = {
     "siaga_agent_stalls_total": "camera stalls caught by the watchdog",
     "siaga_agent_corrupt_frames_total": "unreadable or empty frames skipped",
     "siaga_agent_people_total": "people counted (finished tracks)",
+    "siaga_agent_people_judged_total": "of them, judged masked or unmasked (agent/judge.py)",
+    "siaga_agent_faces_total": "face sightings tracked (within the camera's size limits)",
+    "siaga_agent_faces_judgeable_total": "of them, judgeable: big, face-shaped, clear, agreed",
     "siaga_agent_outbox_depth": "messages waiting for the broker's acknowledgement",
     "siaga_agent_dropped_total": "windows dropped: by the outbox size cap, or from memory while "
     "the outbox could not be written",
@@ -154,6 +157,9 @@ class HealthReporter:
                 ("siaga_agent_stalls_total", lab, s.stalls),
                 ("siaga_agent_corrupt_frames_total", lab, s.corrupt_frames),
                 ("siaga_agent_people_total", lab, w.health.people),
+                ("siaga_agent_people_judged_total", lab, w.health.judged),
+                ("siaga_agent_faces_total", lab, w.health.faces),
+                ("siaga_agent_faces_judgeable_total", lab, w.health.faces_judgeable),
                 ("siaga_agent_window_errors_total", lab, w.health.window_errors),
             ]
         held = src.holding.stats()

@@ -72,6 +72,9 @@ def test_a_wide_view_is_counted_but_not_judged_anywhere(mosquitto, shared: Path,
         agent.run(exit_when_sources_end=True)
         sent = agent.outbox.last_seq() or 0
         assert sent >= 3
+        metrics = agent.health.render_metrics()  # what the box's Prometheus endpoint serves
+        assert 'siaga_agent_people_judged_total{camera="cam1"} 0' in metrics
+        assert 'siaga_agent_people_judged_total{camera="cam2"} 1' in metrics
         assert wait_until(lambda: stored(svc.engine, "box1") == sent, timeout_s=20)
         assert wait_until(lambda: stored(svc.engine, "box-old") == 1, timeout_s=5)
 
