@@ -2,8 +2,8 @@
 
 For every clip of `../shared/video` with a ground-truth file in `benchmarks/truth/` (how they
 were labelled: benchmarks/truth/README.md), the agent's own CameraWorker runs over the clip on a
-simulated clock (as `siaga calibrate preview` does: every sampled frame, nothing skipped for
-load) with the agent's default config, twice in the same process:
+simulated clock (calibration.preview.run_worker, what `siaga calibrate preview` runs: every
+sampled frame, nothing skipped for load) with the agent's default config, twice in the same process:
 
 - `before`: `[judging] enabled = false`, every confirmed person judged by the detector's vote
   (agents up to 1.3);
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -33,9 +32,9 @@ from typing import Any
 import cv2
 
 from agent.config import AgentConfig
-from agent.service import build_second_opinion, camera_setup
 from agent.source import Frame
 from agent.worker import CameraWorker
+from calibration.preview import run_worker
 from models.adapters import SingleSessionAdapter
 from models.detector import load_detector
 from models.runtime import RuntimeConfig
@@ -90,56 +89,41 @@ def in_ranges(index: int, ranges: list[list[int]]) -> bool:
 
 
 def run_clip(path: Path, truth: dict[str, Any], cfg: AgentConfig, detector: Any) -> Tally:
-    """The worker over the whole clip on a simulated clock; its windows summed."""
-    cam = cfg.cameras[0]
-    setup = camera_setup(cam, detector.spec.conf_threshold)
-    windows: list[Any] = []
-    worker = CameraWorker(
-        cfg, cam, detector, setup.face_filter, lambda _c, w: windows.append(w),
-        detect_conf=setup.detect_conf, classifier=build_second_opinion(cfg),
-    )  # fmt: skip
+    """The worker over the whole clip as `siaga calibrate preview` runs it (calibration.preview:
+    simulated clock, every sampled frame), its stages timed; its windows summed."""
     tally = Tally()
-    judge = worker.judge
-
-    def timed_judge(frame: Frame, raw: Any) -> Any:
-        c0 = time.process_time()
-        try:
-            return judge(frame, raw)
-        finally:
-            tally.judge_cpu_s += time.process_time() - c0
-
-    worker.judge = timed_judge  # type: ignore[method-assign]
-    cap = cv2.VideoCapture(str(path))
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 10.0
-    wall0 = math.floor(time.time() / 60) * 60.0
     blank = truth.get("no_judgeable_frames", [])
-    index, next_due, t = 0, 0.0, 0.0
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        t = index / fps
-        if t + 1e-9 >= next_due:
+
+    def instrument(worker: CameraWorker) -> None:
+        process, judge = worker.process, worker.judge
+
+        def timed_process(frame: Frame) -> None:
             before = worker.health.faces_judgeable
             c0 = time.process_time()
-            worker.process(Frame(image, index, wall0 + t, 1000.0 + t))
+            process(frame)
             tally.cpu_s += time.process_time() - c0
-            worker.close_windows(wall0 + t)
-            if in_ranges(index, blank):
+            if in_ranges(frame.index, blank):
                 tally.phantom_sightings += worker.health.faces_judgeable - before
-            next_due += worker.period_s
-        index += 1
+
+        def timed_judge(frame: Frame, raw: Any) -> Any:
+            c0 = time.process_time()
+            try:
+                return judge(frame, raw)
+            finally:
+                tally.judge_cpu_s += time.process_time() - c0
+
+        worker.process = timed_process  # type: ignore[method-assign]
+        worker.judge = timed_judge  # type: ignore[method-assign]
+
+    result, worker = run_worker(cfg, cfg.cameras[0], detector, path, instrument=instrument)
+    cap = cv2.VideoCapture(str(path))
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 10.0
     cap.release()
     tally.phantom_minutes = sum(b - a + 1 for a, b in blank) / fps / 60
-    end = t + worker.period_s
-    worker.finish(wall0 + end, 1000.0 + end)  # the last windows, with the suitability verdict
     verdict = worker.suitability.current()
     tally.suitable, tally.reason, tally.inferred = (
-        verdict.suitable,
-        verdict.reason,
-        worker.health.inferred,
-    )
-    for w in windows:
+        verdict.suitable, verdict.reason, worker.health.inferred)  # fmt: skip
+    for w in result.windows:
         tally.people += w.people_seen
         tally.masked += w.masked
         tally.unmasked += w.unmasked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,17 @@ def preview_camera(camera: CameraSection, video: Path, calibration: Path) -> Cam
 
 
 def run_worker(
-    cfg: AgentConfig, camera: CameraSection, detector: Adapter, video: Path
+    cfg: AgentConfig,
+    camera: CameraSection,
+    detector: Adapter,
+    video: Path,
+    *,
+    instrument: Callable[[CameraWorker], None] | None = None,
 ) -> tuple[PreviewResult, CameraWorker]:
-    """Feed every sampled frame of the clip through a real worker on a simulated clock."""
+    """Feed every sampled frame of the clip through a real worker on a simulated clock.
+
+    `instrument(worker)` is called once before the first frame (benchmarks/cctv_truth.py wraps
+    the worker's stages there to time them)."""
     setup = camera_setup(camera, cfg.model.conf_threshold or detector.spec.conf_threshold)
     windows: list[Window] = []
     worker = CameraWorker(
@@ -61,6 +70,8 @@ def run_worker(
         detect_conf=setup.detect_conf,
         classifier=build_second_opinion(cfg),
     )
+    if instrument is not None:
+        instrument(worker)
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
         raise OSError(f"cannot open {video}")
