@@ -23,7 +23,7 @@ TORCH := torch==2.13.0
 # needing them skip.
 DEMO_SYSDEPS := mosquitto:mosquitto
 TEST_SYSDEPS := $(DEMO_SYSDEPS) mosquitto_sub:mosquitto-clients ffmpeg:ffmpeg chromium:chromium \
-	chromedriver:chromium-driver systemd-analyze:systemd
+	chromedriver:chromium-driver systemd-analyze:systemd promtool:prometheus
 
 define install_sysdeps
 	@missing=""; for d in $(1); do \
