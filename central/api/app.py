@@ -24,14 +24,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine, select, text
 
 from central.api.access import Credentials, ReadAccess
+from central.api.city_page import city_page_router
 from central.api.civic import decisions_router
 from central.api.civic_http import civic_router
+from central.api.dashboard import dashboard_router
+from central.api.live import live_router
 from central.api.middleware import BodyLimit, RequestCounter
 from central.api.quarantine import quarantine_router
 from central.api.windows import windows_router
 from central.areas import CameraRegistry
 from central.civic.common import AreaCodes
-from central.config import ApiSection
+from central.config import ApiSection, DashboardSection
 from central.store import schema
 from central.summaries import SummaryBoard
 from siaga import __version__
@@ -65,6 +68,7 @@ class ApiContext:
     revoked: Callable[[], Set[str]] = frozenset  # live list from [fleet] revoked_file
     runs_jobs: Callable[[], bool] | None = None  # holds the jobs lease (None: not a service)
     api: ApiSection = field(default_factory=ApiSection)  # open_reads, max_body_bytes
+    dashboard: DashboardSection = field(default_factory=DashboardSection)  # tiles, broker
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
     request_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -116,6 +120,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(quarantine_router(ctx.engine), dependencies=[guard])
     app.include_router(decisions_router(ctx.engine, ctx.report_dir, ctx.opendata_dir,
                                         alerts_guard=[guard]))  # fmt: skip
+    # The public city page (/kota): civic aggregates, server-rendered (central/web/city_view.py).
+    app.include_router(city_page_router(ctx.engine, report_dir=ctx.report_dir))
+    # The dashboard (central/web/static/) and its live stream when no broker is reachable.
+    app.include_router(dashboard_router(ctx.engine, ctx.dashboard, access,
+                                        report_dir=ctx.report_dir))  # fmt: skip
+    app.include_router(live_router(ctx.engine, ctx.board, access))
 
     return app
 

@@ -17,11 +17,13 @@ the same day. Every consumer now reads here, so each figure has one definition:
   daily files (report, open data) keep older ones and show their as-of instead;
 - pharmacy stock: each pharmacy's quantity per item as last written (before `until` when
   given: the daily files' cut-off; the table keeps no history);
-- people entering the city and aid: the rows dated on one day.
+- people entering the city and aid: the rows dated on one day;
+- over a date window (the city page, central/web/city.py): the rows dated in it, and for cases
+  the newest row before it too (a cumulative figure carries forward to the window's first days).
 
 Here are SQL reads and pure helpers only; summing per area is the consumers' (central/civic/
 figures.py for the summaries, central/report/build.py, central/opendata/build.py,
-central/rules/gather.py), and none of them reads a civic table itself.
+central/rules/gather.py, central/web/city.py), and none of them reads a civic table itself.
 """
 
 from __future__ import annotations
@@ -202,4 +204,45 @@ def aid(conn: Connection, day: date, direction: str | None = None) -> list[dict[
     if direction is not None:
         q = q.where(t.c.direction == direction)
     q = q.order_by(t.c.area_code, t.c.source, t.c.item, t.c.unit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# ---- over a date window (the city page's plots): every read is bounded by [first, last] ----
+
+
+def cases_between(conn: Connection, first: date, last: date) -> list[Cases]:
+    """Case rows dated in [first, last], and per kelurahan and residency the newest row dated
+    before first (what the window's first days carry forward); by date."""
+    t = schema.civic_cases
+    before = newest_rows(t, ("kelurahan_code", "residency"), first - timedelta(days=1))
+    inside = select(t).where(t.c.date >= first, t.c.date <= last)
+    rows = [*conn.execute(before).mappings(), *conn.execute(inside).mappings()]
+    return sorted(
+        (Cases(r["kelurahan_code"], r["residency"], r["date"], int(r["confirmed"]),
+               int(r["active"]), int(r["recovered"]), int(r["deaths"]), aware(r["updated_at"]))
+         for r in rows),
+        key=lambda c: (c.date, c.kelurahan_code, c.residency),
+    )  # fmt: skip
+
+
+def _dated_between(t: Table, first: date, last: date, *order: str) -> Select[Any]:
+    return (select(t).where(t.c.date >= first, t.c.date <= last)
+            .order_by(t.c.date, *(t.c[k] for k in order)))  # fmt: skip
+
+
+def entries_between(conn: Connection, first: date, last: date) -> list[dict[str, Any]]:
+    """People entering the city: the rows dated in [first, last], by date and entry point."""
+    q = _dated_between(schema.civic_entries, first, last, "entry_point")
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def staples_between(conn: Connection, first: date, last: date) -> list[dict[str, Any]]:
+    """Staple goods: the rows dated in [first, last], by date, market and commodity."""
+    q = _dated_between(schema.civic_staples, first, last, "market_id", "commodity")
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def aid_between(conn: Connection, first: date, last: date) -> list[dict[str, Any]]:
+    """Aid rows dated in [first, last], by date, direction, source, area and item."""
+    q = _dated_between(schema.civic_aid, first, last, "direction", "source", "area_code", "item")
     return [dict(r) for r in conn.execute(q).mappings()]
