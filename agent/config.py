@@ -200,10 +200,17 @@ class OutboxSection(_Section):
 
 
 class HealthSection(_Section):
-    """Status publishing and the optional Prometheus endpoint."""
+    """Status publishing and the optional Prometheus endpoint (agent/metrics.py).
+
+    The endpoint is off unless metrics_port is set (0: any free port, for tests) and listens on
+    loopback unless metrics_host names another address: for a fleet's Prometheus to scrape the
+    box, set the box's LAN address (or 0.0.0.0) AND allow only the Prometheus server to reach
+    the port in the box's firewall (docs/deployment.md, "Metrics"): the endpoint has no
+    authentication, and it tells who runs which cameras.
+    """
 
     status_interval_s: float = Field(default=30.0, ge=1, le=3600)
-    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
 
 

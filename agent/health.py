@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.config import HealthSection
 from agent.holding import Holding
-from agent.metrics import MetricsServer, Sample, render
+from agent.metrics import MetricsServer, agent_registry, render
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.worker import CameraWorker
@@ -20,26 +20,6 @@ from siaga.sdnotify import Notifier
 from siaga.wire import CameraHealth, Judgement, ModelInfo, StatusMessage
 
 log = logging.getLogger(__name__)
-
-HELP = {
-    "siaga_agent_frames_processed_total": "frames sampled for processing",
-    "siaga_agent_frames_inferred_total": "frames that passed the motion gate and were inferred",
-    "siaga_agent_inference_ms": "moving average of detector time per inferred frame",
-    "siaga_agent_reconnects_total": "camera reconnects",
-    "siaga_agent_stalls_total": "camera stalls caught by the watchdog",
-    "siaga_agent_corrupt_frames_total": "unreadable or empty frames skipped",
-    "siaga_agent_people_total": "people counted (finished tracks)",
-    "siaga_agent_people_judged_total": "of them, judged masked or unmasked (agent/judge.py)",
-    "siaga_agent_faces_total": "face sightings tracked (within the camera's size limits)",
-    "siaga_agent_faces_judgeable_total": "of them, judgeable: big, face-shaped, clear, agreed",
-    "siaga_agent_outbox_depth": "messages waiting for the broker's acknowledgement",
-    "siaga_agent_dropped_total": "windows dropped: by the outbox size cap, or from memory while "
-    "the outbox could not be written",
-    "siaga_agent_outbox_held": "windows waiting in memory because the outbox cannot be written",
-    "siaga_agent_outbox_errors_total": "failed outbox writes (disk full, read-only, locked)",
-    "siaga_agent_window_errors_total": "windows that could not be closed or handed on (a bug)",
-    "siaga_agent_broker_connected": "1 while connected to the broker",
-}
 
 
 @dataclass(frozen=True)
@@ -67,10 +47,11 @@ class HealthReporter:
         self.watched = watched
         self.last_status_mono = 0.0
         self._prev: dict[str, tuple[float, int]] = {}
+        self.registry = agent_registry(watched)  # this agent's own (agent/metrics.py)
         self.metrics: MetricsServer | None = None
         h = watched.settings
         if h.metrics_port is not None:
-            self.metrics = MetricsServer(h.metrics_host, h.metrics_port, self.render_metrics)
+            self.metrics = MetricsServer(h.metrics_host, h.metrics_port, self.registry)
             self.metrics.start()
 
     def healthy(self, now_mono: float) -> bool:
@@ -142,39 +123,9 @@ class HealthReporter:
             return {}
         return {"epoch": src.outbox.epoch, "confirmed_seq": src.outbox.confirmed_seq()}
 
-    def samples(self) -> list[Sample]:
-        """Current metric values."""
-        src = self.watched
-        out: list[Sample] = []
-        for w in src.workers:
-            lab = {"camera": w.camera.id}
-            s = w.source.stats
-            out += [
-                ("siaga_agent_frames_processed_total", lab, w.health.processed),
-                ("siaga_agent_frames_inferred_total", lab, w.health.inferred),
-                ("siaga_agent_inference_ms", lab, w.health.inference_ms),
-                ("siaga_agent_reconnects_total", lab, s.reconnects),
-                ("siaga_agent_stalls_total", lab, s.stalls),
-                ("siaga_agent_corrupt_frames_total", lab, s.corrupt_frames),
-                ("siaga_agent_people_total", lab, w.health.people),
-                ("siaga_agent_people_judged_total", lab, w.health.judged),
-                ("siaga_agent_faces_total", lab, w.health.faces),
-                ("siaga_agent_faces_judgeable_total", lab, w.health.faces_judgeable),
-                ("siaga_agent_window_errors_total", lab, w.health.window_errors),
-            ]
-        held = src.holding.stats()
-        out += [
-            ("siaga_agent_outbox_depth", {}, src.outbox.depth()),
-            ("siaga_agent_dropped_total", {}, src.outbox.dropped() + held.dropped),
-            ("siaga_agent_outbox_held", {}, held.held),
-            ("siaga_agent_outbox_errors_total", {}, held.errors),
-            ("siaga_agent_broker_connected", {}, float(src.publisher.connected)),
-        ]
-        return sorted(out, key=lambda s: s[0])
-
     def render_metrics(self) -> str:
         """The /metrics body."""
-        return render(self.samples(), HELP)
+        return render(self.registry)
 
     def close(self) -> None:
         """Stop the metrics server."""

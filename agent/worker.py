@@ -6,10 +6,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
+from prometheus_client import Histogram
 
 from agent.config import AgentConfig, CameraSection
 from agent.counter import Window, WindowCounter
@@ -23,6 +24,7 @@ from agent.judge import (
     judge_faces,
     verdict,
 )
+from agent.metrics import inference_histogram, latency_histogram
 from agent.motion import MotionGate
 from agent.source import Frame, VideoSource
 from agent.tracker import Tracker, TrackInfo
@@ -40,6 +42,7 @@ class WorkerHealth:
     processed: int = 0
     inferred: int = 0
     inference_ms: float = 0.0  # exponential moving average
+    skipped: int = 0  # sampled frames the motion gate skipped
     windows: int = 0
     people: int = 0
     judged: int = 0  # of them, judged masked or unmasked
@@ -48,6 +51,9 @@ class WorkerHealth:
     window_errors: int = 0  # windows that could not be closed or handed on (each logged)
     last_loop_mono: float = 0.0
     last_frame_mono: float = 0.0
+    # Prometheus histograms (agent/metrics.py): buckets sum across cameras and boxes.
+    inference_s: Histogram = field(default_factory=inference_histogram)
+    latency_s: Histogram = field(default_factory=latency_histogram)  # capture → counted
 
 
 def local_time(epoch_s: float) -> datetime:
@@ -142,7 +148,9 @@ class CameraWorker:
         if inferred:
             start = time.perf_counter()
             raw = self.detector.detect(frame.image, conf=self.detect_conf)
-            ms = (time.perf_counter() - start) * 1000
+            seconds = time.perf_counter() - start
+            self.health.inference_s.observe(seconds)
+            ms = seconds * 1000
             self.health.inference_ms = (
                 ms if self.health.inferred == 0 else (0.9 * self.health.inference_ms + 0.1 * ms)
             )
@@ -156,10 +164,12 @@ class CameraWorker:
             # Nothing moved: keep live tracks alive without adding hits or votes, so a person
             # standing still is neither ended and re-counted nor double-voted.
             step = self.tracker.still(frame.mono_time)
+            self.health.skipped += 1
         when = local_time(t)
         self.counter.frame(when, inferred=inferred, occupancy=len(step.active))
         for track in step.finished:
             self.count_person(track, t, frame.mono_time)
+        self.health.latency_s.observe(max(0.0, time.monotonic() - frame.mono_time))
 
     def judge(self, frame: Frame, raw: Detections) -> tuple[Detections, np.ndarray]:
         """The faces to track and which of them may vote on masks (agent/judge.py).

@@ -1,42 +1,10 @@
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from agent.calibration_file import load_calibration
-from agent.metrics import MetricsServer, render
 from siaga.settings import ConfigError
-
-
-def test_render_prometheus_text():
-    text = render(
-        [("siaga_frames_total", {"camera": "c1"}, 10), ("siaga_frames_total", {"camera": "c2"}, 3),
-         ("siaga_outbox_depth", {}, 2)],
-        {"siaga_frames_total": "frames read"},
-    )  # fmt: skip
-    assert text.splitlines() == [
-        "# HELP siaga_frames_total frames read",
-        "# TYPE siaga_frames_total counter",
-        'siaga_frames_total{camera="c1"} 10',
-        'siaga_frames_total{camera="c2"} 3',
-        "# HELP siaga_outbox_depth siaga_outbox_depth",
-        "# TYPE siaga_outbox_depth gauge",
-        "siaga_outbox_depth 2",
-    ]
-
-
-def test_metrics_server_serves_on_loopback():
-    srv = MetricsServer("127.0.0.1", 0, lambda: "x 1\n")
-    srv.start()
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5).read()
-        assert body == b"x 1\n"
-        with pytest.raises(urllib.error.HTTPError):
-            urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/other", timeout=5)
-    finally:
-        srv.stop()
-
 
 GOOD = {"version": "v3", "camera_id": "cam1", "thresholds": {"mask": 0.6, "no_mask": 0.4},
         "min_face_px": 16}  # fmt: skip
