@@ -215,8 +215,9 @@ def ack_topic(agent_id: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 # Topic levels under the prefix that are not agents: no agent or service may take these names
-# (an agent "summary" would be allowed by `pattern write siaga/v1/%u/#` to forge summaries).
-RESERVED_LEVELS: Final = frozenset({"summary", "alerts"})
+# (an agent "summary" would be allowed by `pattern write siaga/v1/%u/#` to forge summaries;
+# "bridge" carries the site bridges' link state, siaga/v1/bridge/<bridge>/state).
+RESERVED_LEVELS: Final = frozenset({"summary", "alerts", "bridge"})
 
 
 def alerts_topic(prefix: str = DEFAULT_PREFIX) -> str:

@@ -76,13 +76,15 @@ class MosquittoBroker:
         *,
         port: int | None = None,
         extra_config: Sequence[str] = (),
-        allow_anonymous: bool = True,
+        allow_anonymous: bool | None = True,
         persistence: bool = True,
         binary: str | None = None,
         plain_listener: bool = True,
     ) -> None:
         """plain_listener=False: no plain-TCP listener on port; extra_config defines every
-        listener (for example TLS ones) and port names the one start() waits for."""
+        listener (for example TLS ones) and port names the one start() waits for.
+        allow_anonymous=None: no such line, for an included `per_listener_settings true`
+        (Mosquitto refuses it after any security setting)."""
         exe = binary or mosquitto_binary()
         if exe is None:
             raise FileNotFoundError("mosquitto binary not found (apt-get install mosquitto)")
@@ -97,10 +99,14 @@ class MosquittoBroker:
         self.config_path.write_text(self._config(extra_config, allow_anonymous, persistence))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def _config(self, extra: Iterable[str], allow_anonymous: bool, persistence: bool) -> str:
+    def _config(self, extra: Iterable[str], allow_anonymous: bool | None, persistence: bool) -> str:
         lines = [
             *([f"listener {self.port} {self.host}"] if self.plain_listener else []),
-            f"allow_anonymous {'true' if allow_anonymous else 'false'}",
+            *(
+                []
+                if allow_anonymous is None
+                else [f"allow_anonymous {'true' if allow_anonymous else 'false'}"]
+            ),
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self.workdir}/",
             f"log_dest file {self.log_path}",

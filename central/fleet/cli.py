@@ -33,6 +33,8 @@ def register(sub: Any) -> None:
     i.add_argument("--host", help="the address agents use (default: the first name)")
     i.add_argument("--password-port", type=int, default=8883)
     i.add_argument("--cert-port", type=int, default=8884)
+    i.add_argument("--websocket-port", type=int, default=8084,
+                   help="MQTT over WebSockets + TLS, dashboards (0: none)")  # fmt: skip
     i.add_argument("--prefix", default=None, help="topic prefix (default siaga/v1)")
     i.set_defaults(func=_init)
 
@@ -59,7 +61,8 @@ def register(sub: Any) -> None:
                    "(default: $SIAGA_SHARED/geo/semarang_wilayah.csv when present)")  # fmt: skip
     v.set_defaults(func=_provision)
 
-    s = fs.add_parser("service", help="a password user for central, a dashboard or a tool")
+    s = fs.add_parser("service", help="a password user for central, a dashboard or a tool "
+                      "(dashboard, public: read-only, on the WebSocket listener only)")  # fmt: skip
     s.add_argument("--name", required=True)
     s.add_argument("--role", choices=ROLES, required=True)
     s.add_argument("--out", type=Path)
@@ -93,7 +96,24 @@ def register(sub: Any) -> None:
     b.add_argument("--group", default=None,
                    help="group that may read the secret files (mosquitto): 0640")  # fmt: skip
     b.set_defaults(func=_broker_config)
-    for action in (i, v, s, ls, r, n, f, b):  # accepted after the action too
+    g = fs.add_parser("bridge", help="a site broker bridged to the centre: its centre user "
+                      "and the site broker's certificate")  # fmt: skip
+    g.add_argument("--name", required=True, help="bridge name = its user name at the centre")
+    g.add_argument("--site", required=True, help="the site of its agents (as provisioned)")
+    g.add_argument("--hostname", action="append", default=[], help="site broker DNS name")
+    g.add_argument("--ip", action="append", default=[], help="site broker IP address")
+    g.add_argument("--password-port", type=int, default=8883, help="site broker, passwords")
+    g.add_argument("--cert-port", type=int, default=8884, help="site broker, certificates")
+    g.set_defaults(func=_bridge)
+
+    c = fs.add_parser("site-config", help="a site broker's configuration folder, bridge included")
+    c.add_argument("--bridge", required=True, help="the bridge's name")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--bind", default=None, help="listen address (default: all)")
+    c.add_argument("--group", default=None,
+                   help="group that may read the secret files (mosquitto): 0640")  # fmt: skip
+    c.set_defaults(func=_site_config)
+    for action in (i, v, s, ls, r, n, f, b, g, c):  # accepted after the action too
         action.add_argument("--fleet-dir", type=Path, default=argparse.SUPPRESS,
                             help=f"fleet directory (default: ${ENV_DIR})")  # fmt: skip
 
@@ -125,7 +145,8 @@ def _run(args: argparse.Namespace, body: Any) -> int:
 def _init(args: argparse.Namespace) -> int:
     def body(fleet: Any, a: argparse.Namespace) -> int:
         reg = fleet.init(host=a.host, hostnames=a.hostname, ips=a.ip, prefix=a.prefix,
-                         password_port=a.password_port, cert_port=a.cert_port)  # fmt: skip
+                         password_port=a.password_port, cert_port=a.cert_port,
+                         websocket_port=a.websocket_port or None)  # fmt: skip
         b = reg.broker
         print(f"fleet created in {fleet.dir}: CA {fleet.ca_cert}, broker certificate for "
               f"{', '.join(b.hostnames + b.ips)}; agents connect to {b.host}")  # fmt: skip
@@ -260,6 +281,31 @@ def _broker_config(args: argparse.Namespace) -> int:
         conf = write_broker_config(fleet, a.out, bind=a.bind, group=a.group)
         print(f"broker configuration written: {conf} (and EMQX.md beside it); load it with "
               f"`include_dir {conf.parent}` in the main mosquitto.conf")  # fmt: skip
+        return 0
+
+    return _run(args, body)
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    def body(fleet: Any, a: argparse.Namespace) -> int:
+        from central.fleet.sites import add_bridge
+
+        e = add_bridge(fleet, a.name, site=a.site, hostnames=a.hostname, ips=a.ip,
+                       password_port=a.password_port, cert_port=a.cert_port)  # fmt: skip
+        print(f"bridge {e.name} for site {e.site!r} registered; reload the centre broker "
+              f"(SIGHUP), then: siaga fleet site-config --bridge {e.name} --out DIR")  # fmt: skip
+        return 0
+
+    return _run(args, body)
+
+
+def _site_config(args: argparse.Namespace) -> int:
+    def body(fleet: Any, a: argparse.Namespace) -> int:
+        from central.fleet.sites import write_site_config
+
+        conf = write_site_config(fleet, a.bridge, a.out, bind=a.bind, group=a.group)
+        print(f"site broker configuration written: {conf} (it holds the bridge's password); "
+              f"include_dir {conf.parent} in the site's main mosquitto.conf")  # fmt: skip
         return 0
 
     return _run(args, body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from central.fleet.acl import role_topics
+from central.fleet.acl import bridge_state_topic, role_topics
 from central.fleet.files import PUBLIC_MODE, atomic_write
 from central.fleet.registry import Registry
 
@@ -44,6 +44,15 @@ def emqx_acl(reg: Registry) -> str:
                 topics.append(f"$share/+/{topic}")  # the collectors' shared subscription
             quoted = ", ".join(f'"{t}"' for t in topics)
             out.append(f'{{allow, {{user, "{name}"}}, {_VERB[access]}, [{quoted}]}}.')
+    out.append("%% Site bridges: their own site's agents out, those agents' confirmations in.")
+    for name in sorted(reg.bridges):
+        agents = [a.id for a in reg.site_agents(name)]
+        writes = ", ".join([f'"{p}/{a}/#"' for a in agents] + [f'"{bridge_state_topic(name, p)}"'])
+        out.append(f'{{deny, {{user, "{name}"}}, all, ["{p}/{name}/#"]}}.')
+        out.append(f'{{allow, {{user, "{name}"}}, publish, [{writes}]}}.')
+        if agents:
+            reads = ", ".join(f'"{p}/{a}/ack"' for a in agents)
+            out.append(f'{{allow, {{user, "{name}"}}, subscribe, [{reads}]}}.')
     out += ["%% Every agent: publish below its own id only (user name = agent id).",
             f'{{allow, all, publish, ["{p}/${{username}}/#"]}}.',
             "{deny, all}.", ""]  # fmt: skip
@@ -84,6 +93,13 @@ listeners.ssl.agents_cert {{        # client certificates from the fleet CA
     verify     = verify_peer
     fail_if_no_peer_cert = true
   }}
+}}
+listeners.wss.default {{            # MQTT over WebSockets + TLS: dashboard/public users only
+  bind = "0.0.0.0:{b.websocket_port or 8084}"
+  ssl_options {{ certfile = "/etc/emqx/certs/server.pem", keyfile = "/etc/emqx/certs/server.key" }}
+  # its own authenticator (a second built_in_database holding only the web users), so a
+  # browser's credential is refused on the agents' listeners, as with Mosquitto
+  authentication = [{{ mechanism = password_based, backend = built_in_database }}]
 }}
 authentication = [{{                # password users; no authenticator match = refused
   mechanism = password_based

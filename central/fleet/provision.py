@@ -3,7 +3,9 @@
 Layout of the fleet directory (0700):
     fleet.json            the registry (no clear-text secret)
     ca/ca.pem, ca.key     the local CA (key 0600); ca/crl.pem its revocation list
-    broker/               server.pem + server.key, passwd, acl: what the broker needs
+    broker/               server.pem + server.key, passwd, acl: what the broker needs;
+                          passwd-web, acl-web: the WebSocket listener's (browsers' users)
+    sites/BRIDGE/         a site broker's certificate and its bridge's password (0600)
     revoked.txt           revoked agent ids, one a line: central's revoked-agent check reads it
     bundles/ID/           one-time output for a box or a service (secrets 0600)
 """
@@ -22,7 +24,7 @@ from typing import Literal
 from cryptography import x509
 
 from central.fleet import registry as reg_mod
-from central.fleet.acl import ROLES, Role, agent_pattern, render_acl
+from central.fleet.acl import ROLES, WEB_ROLES, Role, agent_pattern, render_acl, render_web_acl
 from central.fleet.bundle import agent_toml, install_note, service_toml
 from central.fleet.ca import CERT_DAYS, Authority, create_ca
 from central.fleet.emqx import write_emqx_acl
@@ -66,6 +68,8 @@ class Fleet:
         b = self.dir / "broker"
         self.server_cert, self.server_key = b / "server.pem", b / "server.key"
         self.passwd, self.acl = b / "passwd", b / "acl"
+        self.web_passwd, self.web_acl = b / "passwd-web", b / "acl-web"
+        self.sites = self.dir / "sites"
         self.revoked_file = self.dir / "revoked.txt"
         self.bundles = self.dir / "bundles"
 
@@ -95,6 +99,7 @@ class Fleet:
         password_port: int = 8883,
         cert_port: int = 8884,
         prefix: str | None = None,
+        websocket_port: int | None = 8084,
     ) -> Registry:
         """Create the CA, the broker certificate and an empty registry (refuses to overwrite)."""
         if self.registry_path.exists():
@@ -119,6 +124,10 @@ class Fleet:
                 raise FleetError(f"{flag} {port}: a TCP port is 1 to 65535")
         if password_port == cert_port:
             raise FleetError("--password-port and --cert-port must differ")
+        if websocket_port is not None and (
+            not 1 <= websocket_port <= 65535 or websocket_port in (password_port, cert_port)
+        ):
+            raise FleetError(f"--websocket-port {websocket_port}: a free TCP port, 1 to 65535")
         try:
             agent_pattern(prefix or DEFAULT_PREFIX)
         except ValueError as exc:
@@ -134,7 +143,8 @@ class Fleet:
             atomic_write(self.server_key, server.key_pem, mode=SECRET_MODE)
             atomic_write(self.server_cert, server.cert_pem, mode=PUBLIC_MODE)
             broker = BrokerEntry(host=broker_host, hostnames=names, ips=addrs,
-                                 password_port=password_port, cert_port=cert_port)  # fmt: skip
+                                 password_port=password_port, cert_port=cert_port,
+                                 websocket_port=websocket_port)  # fmt: skip
             reg = Registry(broker=broker, topic_prefix=prefix or DEFAULT_PREFIX)
             self._commit(reg)
         return reg
@@ -185,7 +195,7 @@ class Fleet:
                 state = "revoked" if reg.agents[agent_id].revoked else "provisioned"
                 raise FleetError(f"agent {agent_id!r} is already {state}; ids are never reused "
                                  "(revoke it and provision a new id)")  # fmt: skip
-            if agent_id in reg.services:
+            if agent_id in reg.services or agent_id in reg.bridges:
                 raise FleetError(f"{agent_id!r} is a service user name; choose another agent id")
             bundle = self._fresh_bundle(out, agent_id)
             entry = AgentEntry(id=agent_id, site=site, kelurahan_code=kelurahan, auth=auth,
@@ -308,7 +318,7 @@ class Fleet:
             raise FleetError(f"--role {role!r}: one of {', '.join(ROLES)}")
         with reg_mod.locked(self.dir):
             reg = self.load()
-            if name in reg.agents or name in reg.services:
+            if name in reg.agents or name in reg.services or name in reg.bridges:
                 raise FleetError(f"{name!r} already exists in this fleet")
             bundle = self._fresh_bundle(out, name)
             password = new_password()
@@ -347,11 +357,18 @@ class Fleet:
         reg_mod.save(self.registry_path, reg)
         users = {a.id: a.password_hash for a in reg.agents.values()
                  if a.password_hash and not a.revoked}  # fmt: skip
-        users.update({s.name: s.password_hash for s in reg.services.values()})
+        users.update({s.name: s.password_hash for s in reg.services.values()
+                      if s.role not in WEB_ROLES})  # fmt: skip
+        users.update({b.name: b.password_hash for b in reg.bridges.values()})
         atomic_write(self.passwd, render_password_file(users), mode=SECRET_MODE)
+        web = {s.name: s.password_hash for s in reg.services.values() if s.role in WEB_ROLES}
+        atomic_write(self.web_passwd, render_password_file(web), mode=SECRET_MODE)
         revoked = sorted(a.id for a in reg.agents.values() if a.revoked)
         services = {s.name: s.role for s in reg.services.values()}
-        atomic_write(self.acl, render_acl(services, revoked=revoked, prefix=reg.topic_prefix),
+        bridges = {name: [a.id for a in reg.site_agents(name)] for name in reg.bridges}
+        atomic_write(self.acl, render_acl(services, revoked=revoked, prefix=reg.topic_prefix,
+                                          bridges=bridges), mode=SECRET_MODE)  # fmt: skip
+        atomic_write(self.web_acl, render_web_acl(services, prefix=reg.topic_prefix),
                      mode=SECRET_MODE)  # fmt: skip
         serials = [(serial, a.revoked_at)  # a revoked box's renewed-away certificates too
                    for a in reg.agents.values() if a.revoked_at is not None
@@ -363,13 +380,19 @@ class Fleet:
             + [f"{r}\n" for r in revoked]), mode=PUBLIC_MODE)  # fmt: skip
         for out in map(Path, reg.broker_config_dirs):
             self._refresh_config_dir(out, reg)
+        from central.fleet.sites import write_site_files  # it imports this module
+
+        for folder, bridge in reg.site_config_dirs.items():
+            if Path(folder).is_dir() and bridge in reg.bridges:
+                write_site_files(self, reg, bridge, Path(folder))
 
     def _refresh_config_dir(self, out: Path, reg: Registry) -> None:
         """Keep a broker-config output in step (the broker reads it after a SIGHUP)."""
         if not out.is_dir():
             return
         write_emqx_acl(out, reg)
-        for src in (self.passwd, self.acl, self.crl, self.server_cert, self.server_key):
+        for src in (self.passwd, self.acl, self.web_passwd, self.web_acl, self.crl,
+                    self.server_cert, self.server_key):  # fmt: skip
             dest, tmp = out / src.name, out / f".{src.name}.copy"
             try:
                 st = dest.stat()  # keep the group and mode the operator gave it

@@ -84,6 +84,29 @@ class BrokerEntry(_Model):
     ips: list[str] = Field(default_factory=list)
     password_port: int = Field(default=8883, ge=1, le=65535)
     cert_port: int = Field(default=8884, ge=1, le=65535)
+    # MQTT over WebSockets (TLS) for browsers; users of the web roles only. None: no listener.
+    websocket_port: int | None = Field(default=8084, ge=1, le=65535)
+
+
+class BridgeEntry(_Model):
+    """A site broker bridged to the centre: its centre user, and its own listeners' names.
+
+    Its password is kept (0600) in the fleet directory, because the bridge configuration must
+    carry it in clear (Mosquitto has no password file for a bridge's remote side)."""
+
+    name: str
+    site: str = Field(min_length=1, max_length=128)  # the agents whose `site` is this
+    created_at: datetime
+    password_hash: str
+    hostnames: list[str] = Field(default_factory=list)  # the site broker's certificate
+    ips: list[str] = Field(default_factory=list)
+    password_port: int = Field(default=8883, ge=1, le=65535)  # the site broker's listeners
+    cert_port: int = Field(default=8884, ge=1, le=65535)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_username(v)
 
 
 class Registry(_Model):
@@ -94,8 +117,17 @@ class Registry(_Model):
     broker: BrokerEntry
     agents: dict[str, AgentEntry] = Field(default_factory=dict)
     services: dict[str, ServiceEntry] = Field(default_factory=dict)
+    bridges: dict[str, BridgeEntry] = Field(default_factory=dict)
     # Where `siaga fleet broker-config` wrote (kept in step by every later change).
     broker_config_dirs: list[str] = Field(default_factory=list)
+    # Where `siaga fleet site-config` wrote: folder -> bridge name (kept in step too).
+    site_config_dirs: dict[str, str] = Field(default_factory=dict)
+
+    def site_agents(self, bridge: str) -> list[AgentEntry]:
+        """The active agents behind a bridge (their `site` is the bridge's), sorted by id."""
+        site = self.bridges[bridge].site
+        return sorted((a for a in self.agents.values() if a.site == site and not a.revoked),
+                      key=lambda a: a.id)  # fmt: skip
 
 
 def load(path: Path) -> Registry:

@@ -64,6 +64,12 @@ class World:
     def cert_port(self) -> int:
         return self.fleet.load().broker.cert_port
 
+    @property
+    def ws_port(self) -> int:
+        port = self.fleet.load().broker.websocket_port
+        assert port is not None
+        return port
+
     def bundle(self, name: str) -> Path:
         return self.fleet.bundles / name
 
@@ -99,9 +105,10 @@ def running_world(tmp: Path) -> Iterator[World]:
     paho_log.setLevel(logging.DEBUG)  # paho's own debug lines too: they must not leak either
     fleet = Fleet(tmp / "fleet")
     w = World(fleet, None, tmp / "broker", tmp, capture)  # type: ignore[arg-type]
-    pw_port, cert_port = free_port(), free_port()
+    pw_port, cert_port, ws_port = free_port(), free_port(), free_port()
     w.cli("init", "--hostname", "localhost", "--ip", "127.0.0.1", "--host", "127.0.0.1",
-          "--password-port", str(pw_port), "--cert-port", str(cert_port))  # fmt: skip
+          "--password-port", str(pw_port), "--cert-port", str(cert_port),
+          "--websocket-port", str(ws_port))  # fmt: skip
     for agent, auth in (
         ("box-a", "password"),
         ("box-b", "password"),
@@ -121,7 +128,7 @@ def running_world(tmp: Path) -> Iterator[World]:
     w.cli("broker-config", "--out", str(w.broker_dir), "--bind", "127.0.0.1")
     # As the generated file and the docs say: include_dir in the main configuration file.
     w.broker = MosquittoBroker(tmp / "mosq", port=pw_port, plain_listener=False,
-                               allow_anonymous=False, persistence=False,
+                               allow_anonymous=None, persistence=False,
                                extra_config=[f"include_dir {w.broker_dir}"])  # fmt: skip
     w.broker.start()
     try:

@@ -45,9 +45,10 @@ def test_an_old_folder_is_repaired_by_broker_config(world: World, tmp_path: Path
     pw, cert = free_port(), free_port()
     conf = conf.replace(f"listener {world.pw_port} ", f"listener {pw} ")
     conf = conf.replace(f"listener {world.cert_port} ", f"listener {cert} ")
+    conf = conf.replace(f"listener {world.ws_port} ", f"listener {free_port()} ")
     (out / "mosquitto.conf").write_text(conf)
     broker = MosquittoBroker(tmp_path / "mosq", port=pw, plain_listener=False,
-                             allow_anonymous=False, persistence=False,
+                             allow_anonymous=None, persistence=False,
                              extra_config=[f"include_dir {out}"])  # fmt: skip
     try:
         broker.start()

@@ -147,13 +147,7 @@ def test_agent_cannot_write_another_agents_topic(world: World) -> None:
         assert store.stored_keys() == {("box-a", 100)}
         m = c.metrics()
         assert m["rejected_total"] == 0  # never reached central at all: the broker dropped it
-        # A dashboard cannot publish summaries (read-only) nor counts.
-        dash = world.section(world.pw_port, password=SecretStr(world.password("dash")))
-        with raw_client(world, dash, "dash") as d:
-            d.publish(counts_topic("dash", "cam1"), counts_message("dash", 1).to_payload(),
-                      qos=1).wait_for_publish(5)  # fmt: skip
-            d.publish(counts_topic("box-a", "cam1"), counts_message("box-a", 101).to_payload(),
-                      qos=1).wait_for_publish(5)  # fmt: skip
+        # (The dashboard credential: test_dashboard_credential.py, on the WebSocket listener.)
         own = counts_message("box-a", 102).to_payload()
         with raw_client(world, box_a, "box-a") as a:
             a.publish(counts_topic("box-a", "cam1"), own, qos=1).wait_for_publish(5)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from central.fleet.acl import render_acl
+from central.fleet.acl import render_acl, render_web_acl
 from central.fleet.passwd import (
     hash_password,
     render_password_file,
@@ -79,9 +79,17 @@ def test_acl_confines_agents_and_services() -> None:
     assert block == ["topic read siaga/v1/#", "topic write siaga/v1/summary/#",
                      "topic write siaga/v1/alerts", "topic write siaga/v1/+/ack",
                      "topic deny siaga/v1/central/#"]  # fmt: skip
-    dash = lines[lines.index("user dash") + 1 : lines.index("user dash") + 4]
-    assert dash == ["topic read siaga/v1/summary/#", "topic read siaga/v1/alerts",
-                    "topic deny siaga/v1/dash/#"]  # fmt: skip
+    assert "user dash" not in lines  # web roles: only in the WebSocket listener's ACL
+    web = render_web_acl({"central": "central", "dash": "dashboard", "pub": "public"})
+    wl = web.splitlines()
+    assert wl[wl.index("user dash") + 1 : wl.index("user dash") + 5] == [
+        "topic read siaga/v1/summary/#", "topic read siaga/v1/alerts",
+        "topic read siaga/v1/+/availability", "topic read siaga/v1/bridge/+/state"]  # fmt: skip
+    assert wl[wl.index("user pub") + 1 : wl.index("user pub") + 4] == [
+        "topic read siaga/v1/summary/city", "topic read siaga/v1/summary/kecamatan/+",
+        "topic read siaga/v1/summary/kelurahan/+"]  # fmt: skip
+    assert "user central" not in wl and not any(ln.startswith("pattern") for ln in wl)
+    assert not any(" write " in ln or "readwrite" in ln for ln in wl)
     assert lines[lines.index("user box-9") + 1] == "topic deny siaga/v1/#"
     assert "topic readwrite siaga/v1/#" in lines
     # Nothing before the first `user` line grants anonymous clients anything.
