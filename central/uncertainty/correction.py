@@ -179,7 +179,7 @@ class Correction:
     Corrected (None when none of its judged people come from a correcting camera).
     """
 
-    def __init__(self, cameras: Mapping[Hashable, CameraCalls], *, draws: int = DRAWS,
+    def __init__(self, cameras: Mapping[Any, CameraCalls], *, draws: int = DRAWS,
                  level: float = LEVEL, seed: int = SEED) -> None:  # fmt: skip
         self.cameras, self.level, self.draws = cameras, level, draws
         self._rng = np.random.default_rng(seed)

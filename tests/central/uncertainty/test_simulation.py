@@ -40,6 +40,10 @@ def _calls(rng: np.random.Generator, masked_faces: np.ndarray,
     return m, u, np.concatenate([calls + extra, extra], axis=1)
 
 
+def _three(row: np.ndarray) -> tuple[int, int, int]:
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def _predicted_raw_share() -> float:
     """What the uncorrected masked share converges to: θ_M / (θ_M + θ_U), non-faces added."""
     pi = TRUE_COMPLIANCE
@@ -55,7 +59,7 @@ def test_corrected_interval_covers_the_truth_and_the_raw_ratio_is_biased_as_pred
     lab_m, lab_u, lab_calls = _calls(rng, np.full(TRIALS, LABELS), np.full(TRIALS, LABELS))
     cams = {
         t: CameraCalls(int(window[t, 0]), int(window[t, 1]),
-                       Confusion(tuple(lab_m[t]), tuple(lab_u[t]),  # type: ignore[arg-type]
+                       Confusion(_three(lab_m[t]), _three(lab_u[t]),
                                  (int(lab_calls[t, 2]), int(lab_calls[t, 3]))))
         for t in range(TRIALS)
     }  # fmt: skip
