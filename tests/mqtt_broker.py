@@ -80,9 +80,13 @@ class MosquittoBroker:
         persistence: bool = True,
         binary: str | None = None,
         plain_listener: bool = True,
+        websockets: bool = False,
+        ws_port: int | None = None,
     ) -> None:
         """plain_listener=False: no plain-TCP listener on port; extra_config defines every
         listener (for example TLS ones) and port names the one start() waits for.
+        websockets=True: also an MQTT-over-WebSockets listener on 127.0.0.1:ws_port (a free port
+        when None), as a browser dashboard connects to (`ws_url`).
         allow_anonymous=None: no such line, for an included `per_listener_settings true`
         (Mosquitto refuses it after any security setting)."""
         exe = binary or mosquitto_binary()
@@ -96,6 +100,7 @@ class MosquittoBroker:
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.plain_listener = plain_listener
+        self.ws_port = (ws_port or free_port(self.host)) if websockets else None
         self.config_path.write_text(self._config(extra_config, allow_anonymous, persistence))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -119,7 +124,14 @@ class MosquittoBroker:
         if os.geteuid() == 0:
             # As root, mosquitto would switch to the "mosquitto" user, who cannot write here.
             lines.append("user root")
-        return "\n".join([*lines, *extra]) + "\n"
+        # Last: the lines after a `listener` line configure that listener.
+        ws = [f"listener {self.ws_port} {self.host}", "protocol websockets"] if self.ws_port else []
+        return "\n".join([*lines, *extra, *ws]) + "\n"
+
+    @property
+    def ws_url(self) -> str | None:
+        """The WebSocket listener's URL, or None without one."""
+        return None if self.ws_port is None else f"ws://{self.host}:{self.ws_port}"
 
     @property
     def running(self) -> bool:
@@ -145,11 +157,16 @@ class MosquittoBroker:
         raise RuntimeError(f"mosquitto not on port {self.port} after {timeout_s} s: {self._why()}")
 
     def _accepts(self) -> bool:
-        try:
-            with socket.create_connection((self.host, self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
+        """The listener start() waits for accepts connections (and the WebSocket one, if any)."""
+        for port in (self.port, self.ws_port):
+            if port is None:
+                continue
+            try:
+                with socket.create_connection((self.host, port), timeout=0.2):
+                    pass
+            except OSError:
+                return False
+        return True
 
     def _why(self) -> str:
         err = b""
