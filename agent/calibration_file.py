@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from siaga.settings import ConfigError
-from siaga.wire import Ident
+from siaga.wire import DetectorConfusion, Ident
 
 CALIBRATION_SCHEMA: Final = "siaga.calibration/1"
 # Zone points are normalised to the frame (0..1), so one file fits any stream resolution.
@@ -73,6 +73,9 @@ class CalibrationFile(BaseModel):
     exclude_zones: list[Polygon] | None = None
     created_at: datetime | None = None
     notes: str = ""
+    # The detector's errors on the labels at these thresholds (calibration/fit.py confusion_at);
+    # the agent reports it with the version so central can correct this camera's compliance.
+    confusion: DetectorConfusion | None = None
 
     @model_validator(mode="after")
     def _sizes_ordered(self) -> CalibrationFile:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from agent.publisher import Publisher
 from agent.worker import CameraWorker
 from siaga import __version__
 from siaga.sdnotify import Notifier
-from siaga.wire import CameraHealth, Judgement, ModelInfo, StatusMessage
+from siaga.wire import CameraCalibration, CameraHealth, Judgement, ModelInfo, StatusMessage
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class Watched:
     holding: Holding
     publisher: Publisher
     notifier: Notifier
+    # camera id → its calibration (version, detector confusion) for the status; none: uncalibrated
+    calibration: Mapping[str, CameraCalibration | None] = field(default_factory=dict)
 
 
 class HealthReporter:
@@ -94,6 +96,7 @@ class HealthReporter:
                 fps=round(fps, 2), inference_ms=round(w.health.inference_ms, 2),
                 reconnects=s.reconnects, stalls=s.stalls, corrupt_frames=s.corrupt_frames,
                 connected=s.connected, judgement=judgement,
+                calibration=self.watched.calibration.get(w.camera.id),
             )  # fmt: skip
         return out
 

@@ -22,7 +22,7 @@ from models.detector import load_classifier, load_detector
 from models.registry import Registry, search_path
 from models.runtime import RuntimeConfig
 from siaga.sdnotify import Notifier
-from siaga.wire import CountsMessage, ModelInfo, counts_topic
+from siaga.wire import CameraCalibration, CountsMessage, ModelInfo, counts_topic
 
 log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET_S = 4.5  # systemd and the issue allow 5 s from SIGTERM to exit
@@ -63,6 +63,7 @@ class CameraSetup:
     face_filter: FaceFilter
     detect_conf: float
     calibration_version: str | None
+    calibration: CameraCalibration | None = None  # what the status reports (version, confusion)
 
 
 def camera_setup(camera: CameraSection, model_conf: float) -> CameraSetup:
@@ -70,7 +71,7 @@ def camera_setup(camera: CameraSection, model_conf: float) -> CameraSetup:
     thresholds: dict[str, float] = {"mask": model_conf, "no_mask": model_conf}
     zones_in, zones_out = camera.include_zones, camera.exclude_zones
     min_px, max_px = camera.min_face_px, camera.max_face_px
-    version = None
+    version, reported = None, None
     if camera.calibration_file is not None:
         cal = load_calibration(camera.calibration_file, camera_id=camera.id)
         thresholds.update({str(k): v for k, v in cal.thresholds.items()})
@@ -78,6 +79,7 @@ def camera_setup(camera: CameraSection, model_conf: float) -> CameraSetup:
         zones_out = cal.exclude_zones if cal.exclude_zones is not None else zones_out
         min_px, max_px = cal.min_face_px or min_px, cal.max_face_px or max_px
         version = cal.version
+        reported = CameraCalibration(version=cal.version, confusion=cal.confusion)
     ff = FaceFilter(
         include_zones=zones_in,
         exclude_zones=zones_out,
@@ -86,7 +88,7 @@ def camera_setup(camera: CameraSection, model_conf: float) -> CameraSetup:
         thresholds=thresholds,
     )
     # The detector runs at the lowest class threshold; the filter then applies each class's own.
-    return CameraSetup(ff, min(thresholds.values()), version)
+    return CameraSetup(ff, min(thresholds.values()), version, reported)
 
 
 class AgentService:
@@ -105,12 +107,14 @@ class AgentService:
         self.publisher = Publisher(cfg.mqtt, agent_id=cfg.agent.id, outbox=self.outbox)
         self.notifier = notifier or Notifier()
         self.calibration: dict[str, str | None] = {}
+        self.calibration_reported: dict[str, CameraCalibration | None] = {}
         self.workers: list[CameraWorker] = []
         for cam in cfg.cameras:
             if not cam.enabled:
                 continue
             setup = camera_setup(cam, conf)
             self.calibration[cam.id] = setup.calibration_version
+            self.calibration_reported[cam.id] = setup.calibration
             self.workers.append(
                 CameraWorker(
                     cfg,
@@ -128,6 +132,7 @@ class AgentService:
                 confirm_central=cfg.mqtt.confirm == "central", model=self.model,
                 started_mono=self.started_mono, workers=self.workers, outbox=self.outbox,
                 holding=self.holding, publisher=self.publisher, notifier=self.notifier,
+                calibration=self.calibration_reported,
             )
         )  # fmt: skip
         self._stop = threading.Event()

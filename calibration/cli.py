@@ -154,7 +154,8 @@ def run_fit_cmd(args: argparse.Namespace) -> int:
             mode="f1" if args.best_f1 else "precision",
             target_precision=args.target_precision,
         )
-        write_calibration(args.out, calibration_data(args.camera, args.version, fits))
+        data = calibration_data(args.camera, args.version, fits, labels=labels)
+        write_calibration(args.out, data)
     except NotEnoughLabels as exc:
         return _err(str(exc))
     except (OSError, ValueError, ConfigError) as exc:

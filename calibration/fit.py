@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -261,3 +261,23 @@ def evaluate(
         cls: score_at(labels, cls, thresholds[cls], total=None if totals is None else totals[cls])
         for cls in CLASSES
     }
+
+
+def confusion_at(labels: Sequence[Label], thresholds: Mapping[str, float]) -> dict[str, Any] | None:
+    """The detector's confusion at `thresholds` as counts (siaga.wire.DetectorConfusion's shape).
+
+    Per true class (mask, no_mask, not_a_face): the labelled detections kept as masked, kept as
+    unmasked, or dropped below their predicted class's threshold ("missed"). Faces the model
+    never found at the labelling floor were never labelled, so "missed" is a lower bound, as
+    recall above is an upper bound; central's correction rests on these counts and on how many
+    there are (central/uncertainty/correction.py). None when either face class has no label:
+    with no masked (or no unmasked) face seen, the detector's errors on it are unknown.
+    """
+    out = {t: {"masked": 0, "unmasked": 0, "missed": 0} for t in VERDICTS}
+    for lab in labels:
+        kept = lab.score >= thresholds[lab.predicted]
+        call = ("masked" if lab.predicted == "mask" else "unmasked") if kept else "missed"
+        out[lab.truth][call] += 1
+    if any(sum(out[c].values()) == 0 for c in CLASSES):
+        return None
+    return out

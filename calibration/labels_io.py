@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.calibration_file import CALIBRATION_SCHEMA, load_calibration
-from calibration.fit import ClassFit, Label
+from calibration.fit import ClassFit, Label, confusion_at
 
 
 def read_labels(path: Path) -> list[Label]:
@@ -30,23 +30,30 @@ def calibration_data(
     version: str,
     fits: Mapping[str, ClassFit],
     *,
+    labels: Sequence[Label] = (),
     notes: str = "",
     now: datetime | None = None,
 ) -> dict[str, object]:
-    """The calibration file's content for fitted thresholds (zones and sizes left to config)."""
+    """The calibration file's content for fitted thresholds (zones and sizes left to config);
+    with the labels, the detector's confusion at those thresholds (central corrects with it)."""
     summary = ", ".join(
         f"{c} p={f.precision:.2f} r={f.recall:.2f} on {f.labels_used} labels"
         + ("" if f.target_met else " (target precision not reachable)")
         for c, f in fits.items()
     )
-    return {
+    thresholds = {c: round(f.threshold, 4) for c, f in fits.items()}
+    data: dict[str, object] = {
         "schema": CALIBRATION_SCHEMA,
         "version": version,
         "camera_id": camera_id,
-        "thresholds": {c: round(f.threshold, 4) for c, f in fits.items()},
+        "thresholds": thresholds,
         "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "notes": (notes + "; " if notes else "") + f"fitted: {summary}",
     }
+    confusion = confusion_at(labels, thresholds)
+    if confusion is not None:
+        data["confusion"] = confusion
+    return data
 
 
 def write_calibration(path: Path, data: Mapping[str, object]) -> None:

@@ -27,6 +27,7 @@ from calibration.fit import (
     ClassFit,
     Label,
     NotEnoughLabels,
+    confusion_at,
     fit_thresholds,
 )
 from calibration.label_store import StoredLabel, attach, labels_path, read_store, write_store
@@ -224,6 +225,7 @@ class ServeState:
             fits = fitted
             need = dict.fromkeys(CLASSES, 0)
             data["thresholds"] = {c: round(f.threshold, 4) for c, f in fitted.items()}
+            data["confusion"] = confusion_at(labels, data["thresholds"])  # None: dropped below
             fit_msg = "fitted: " + ", ".join(
                 f"{c} p={f.precision:.2f} r={f.recall:.2f} on {f.labels_used} labels"
                 + ("" if f.target_met else " (target precision not reachable)")

@@ -4,7 +4,9 @@ Both `agent` and `central` import this module and nothing else of each other; it
 pydantic alone. Changing a field here is a protocol change: bump the schema version. Adding an
 optional field is not, provided central is upgraded before the agents (central refuses unknown
 fields): that is how `epoch`, `first_unconfirmed` and the status's delivery fields came in, and
-the mask judgement (`not_judged`, `suitable`, the status's `judgement`).
+the mask judgement (`not_judged`, `suitable`, the status's `judgement`), and the status's per-camera
+`calibration` (version and the detector's confusion counts at the camera's thresholds, which
+central reads to correct that camera's compliance: issue 16).
 
 Mask judgement: `people_seen` counts every confirmed person; `masked` and `unmasked` only those
 whose face the agent could judge (big enough, face-shaped, one class clearly ahead, in more than
@@ -141,6 +143,41 @@ class Judgement(_Wire):
     judgeable: Count  # of them, big enough, face-shaped and clear enough to judge
 
 
+class ClassOutcomes(_Wire):
+    """Labelled detections of one true class, by what the detector called them at the
+    thresholds in use: kept as masked, kept as unmasked, or dropped (below its class's threshold).
+    """
+
+    masked: Count
+    unmasked: Count
+    missed: Count = 0
+
+
+class DetectorConfusion(_Wire):
+    """The detector's measured errors on a camera's labels at its thresholds (calibration/fit.py
+    `confusion_at`): counts, not rates, so central knows how many labels each rate rests on.
+    Central corrects that camera's compliance with it (central/uncertainty/correction.py)."""
+
+    mask: ClassOutcomes  # truly masked faces
+    no_mask: ClassOutcomes  # truly unmasked faces
+    not_a_face: ClassOutcomes = ClassOutcomes(masked=0, unmasked=0)  # false detections
+
+    @model_validator(mode="after")
+    def _both_classes(self) -> DetectorConfusion:
+        for name, c in (("mask", self.mask), ("no_mask", self.no_mask)):
+            if c.masked + c.unmasked + c.missed == 0:
+                raise ValueError(f"{name}: no labelled faces of this class")
+        return self
+
+
+class CameraCalibration(_Wire):
+    """The calibration a camera runs with: its version (as in its counts' calibration_version)
+    and, when the file has it, the detector's confusion at its thresholds."""
+
+    version: str = Field(min_length=1, max_length=64)
+    confusion: DetectorConfusion | None = None
+
+
 class CameraHealth(_Wire):
     """Per-camera health figures inside a status message."""
 
@@ -151,6 +188,7 @@ class CameraHealth(_Wire):
     corrupt_frames: Count = 0
     connected: bool
     judgement: Judgement | None = None  # optional: older agents send none
+    calibration: CameraCalibration | None = None  # optional: uncalibrated cameras, older agents
 
 
 class StatusMessage(_Wire):

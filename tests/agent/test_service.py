@@ -24,13 +24,20 @@ SIAGA = [sys.executable, "-m", "siaga"]
 
 
 def write_config(
-    tmp: Path, broker: MosquittoBroker, clips: list[Path], *, loop: bool = False,
+    tmp: Path,
+    broker: MosquittoBroker,
+    clips: list[Path],
+    *,
+    loop: bool = False,
     confirm: str = "broker",
+    calibration: Path | None = None,
 ) -> Path:
     """An agent config for these clips. confirm: "broker" by default, since no central runs here
-    to confirm (tests/agent/test_confirm.py runs one)."""
+    to confirm (tests/agent/test_confirm.py runs one). calibration: cam0's calibration file."""
+    cal = f'calibration_file = "{calibration}"\n' if calibration else ""
     cams = "".join(
         f'[[cameras]]\nid = "cam{i}"\nsource = "{c}"\nloop = {str(loop).lower()}\n'
+        + (cal if i == 0 else "")
         for i, c in enumerate(clips)
     )
     cfg = tmp / "agent.toml"
@@ -64,8 +71,20 @@ def clips(shared: Path, tmp_path: Path) -> list[Path]:
     ]
 
 
+CONFUSION = {
+    "mask": {"masked": 40, "unmasked": 3, "missed": 5},
+    "no_mask": {"masked": 4, "unmasked": 30, "missed": 6},
+    "not_a_face": {"masked": 2, "unmasked": 1, "missed": 9},
+}
+
+
 def test_two_cameras_one_session_deliver_valid_counts(mosquitto, clips, tmp_path: Path):
-    cfg = load_config(write_config(tmp_path, mosquitto, clips))
+    # cam0 is calibrated: its status carries the version and the detector's confusion counts.
+    cal = tmp_path / "cam0.json"
+    cal.write_text(json.dumps({"version": "v3", "camera_id": "cam0",
+                               "thresholds": {"mask": 0.5, "no_mask": 0.5},
+                               "confusion": CONFUSION}))  # fmt: skip
+    cfg = load_config(write_config(tmp_path, mosquitto, clips, calibration=cal))
     with Subscriber(mosquitto, ["siaga/v1/#"]) as sub:
         service = AgentService(cfg)
         assert len({id(w.detector) for w in service.workers}) == 1  # one shared detector
@@ -96,6 +115,11 @@ def test_two_cameras_one_session_deliver_valid_counts(mosquitto, clips, tmp_path
     statuses = [StatusMessage.model_validate_json(m.payload) for m in msgs
                 if m.topic.endswith("/status")]  # fmt: skip
     assert statuses and set(statuses[-1].cameras) == {"cam0", "cam1"}
+    cam0 = statuses[-1].cameras["cam0"].calibration
+    assert cam0 is not None and cam0.version == "v3"
+    assert cam0.confusion is not None and cam0.confusion.model_dump() == CONFUSION
+    assert statuses[-1].cameras["cam1"].calibration is None  # uncalibrated: marked as such
+    assert {c.calibration_version for c in counts if c.camera_id == "cam0"} == {"v3"}
     assert Outbox(tmp_path / "outbox.sqlite3", max_messages=100).depth() == 0
 
 

@@ -11,6 +11,7 @@ from agent.calibration_file import load_calibration
 from calibration.fit import (
     Label,
     NotEnoughLabels,
+    confusion_at,
     evaluate,
     fit_class,
     fit_thresholds,
@@ -138,6 +139,14 @@ def test_fit_command_writes_a_file_the_agent_loads(
     assert main([*argv, "--out", str(out)]) == 0
     cal = load_calibration(out, camera_id="cam1")
     assert cal.version == "v7" and cal.thresholds == {"mask": 0.79, "no_mask": 0.79}
+    # The confusion at the fitted thresholds travels with the version (issue 16): per ladder,
+    # 21 labels score >= 0.79 (19 true, 2 not faces), 19 fall below (3 true, 16 not faces).
+    assert cal.confusion is not None
+    assert cal.confusion.model_dump() == {
+        "mask": {"masked": 19, "unmasked": 0, "missed": 3},
+        "no_mask": {"masked": 0, "unmasked": 19, "missed": 3},
+        "not_a_face": {"masked": 2, "unmasked": 2, "missed": 32},
+    }
     assert "expected precision 0.90 (95% " in capsys.readouterr().out
     f.write_text(f.read_text().splitlines()[0] + "\n")
     assert main([*argv, "--out", str(tmp_path / "x.json")]) == 2
@@ -151,3 +160,33 @@ def test_confidence_needs_enough_labels() -> None:
     assert "not with 95% confidence" in few.describe()
     many = fit_class(ladder("mask", "T" * 60 + "F" * 5, step=0.005), "mask", target_precision=0.9)
     assert many.confident and many.precision_interval[0] >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("label", "outcome"),
+    [
+        (Label(0.9, "mask", "mask"), ("mask", "masked")),
+        (Label(0.9, "no_mask", "mask"), ("mask", "unmasked")),  # a masked face called unmasked
+        (Label(0.4, "mask", "mask"), ("mask", "missed")),  # below the mask threshold
+        (Label(0.6, "no_mask", "no_mask"), ("no_mask", "unmasked")),  # no_mask keeps from 0.6
+        (Label(0.6, "mask", "no_mask"), ("no_mask", "missed")),
+        (Label(0.7, "mask", "no_mask"), ("no_mask", "masked")),
+        (Label(0.95, "no_mask", "not_a_face"), ("not_a_face", "unmasked")),
+    ],
+)
+def test_confusion_counts_each_label_once_by_its_call_at_the_thresholds(
+    label: Label, outcome: tuple[str, str]
+) -> None:
+    # One face of each class far below both thresholds, so both classes have labels.
+    base = [Label(0.01, "mask", "mask"), Label(0.01, "no_mask", "no_mask")]
+    got = confusion_at([*base, label], {"mask": 0.7, "no_mask": 0.6})
+    assert got is not None
+    truth, call = outcome
+    missed = {"mask": 1, "no_mask": 1, "not_a_face": 0}
+    expect = {t: {"masked": 0, "unmasked": 0, "missed": missed[t]} for t in missed}
+    expect[truth][call] += 1
+    assert got == expect
+
+
+def test_no_confusion_without_faces_of_both_classes() -> None:
+    assert confusion_at([Label(0.9, "mask", "mask")], {"mask": 0.5, "no_mask": 0.5}) is None

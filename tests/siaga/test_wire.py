@@ -9,7 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from siaga.wire import (
+    CameraHealth,
     CountsMessage,
+    DetectorConfusion,
     counts_subscription,
     counts_topic,
     parse_counts_topic,
@@ -99,3 +101,24 @@ def test_window_bounds_are_wall_clock_aligned(t: datetime, window_s: int, start:
     s, e = window_bounds(t, window_s)
     assert s.strftime("%H:%M:%S") == start and (e - s).total_seconds() == window_s
     assert s.tzinfo == t.tzinfo
+
+
+def test_status_carries_a_cameras_calibration_and_its_confusion_counts():
+    conf = {"mask": {"masked": 40, "unmasked": 3, "missed": 5},
+            "no_mask": {"masked": 4, "unmasked": 30}}  # fmt: skip
+    health = {"fps": 5.0, "inference_ms": 20.0, "reconnects": 0, "stalls": 0, "connected": True}
+    cam = CameraHealth.model_validate(
+        {**health, "calibration": {"version": "v3", "confusion": conf}}
+    )
+    assert cam.calibration is not None and cam.calibration.confusion is not None
+    assert cam.calibration.confusion.no_mask.missed == 0  # missed defaults to 0
+    assert cam.calibration.confusion.not_a_face.masked == 0  # no false detections labelled
+    older = CameraHealth(fps=5.0, inference_ms=20.0, reconnects=0, stalls=0, connected=True)
+    assert older.calibration is None  # older agents and uncalibrated cameras send none
+    for bad, why in [
+        ({**conf, "mask": {"masked": 0, "unmasked": 0}}, "no labelled faces"),
+        ({**conf, "mask": {"masked": -1, "unmasked": 0}}, "greater than or equal"),
+        ({**conf, "extra": {"masked": 1, "unmasked": 0}}, "Extra inputs"),
+    ]:
+        with pytest.raises(ValidationError, match=why):
+            DetectorConfusion.model_validate(bad)
