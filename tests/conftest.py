@@ -131,3 +131,29 @@ def collector_factory() -> Iterator[Callable[..., Any]]:
     yield make
     for c in made:
         c.stop(timeout_s=2.0)
+
+
+# ---- every summary and alert central publishes follows docs/schema (tests/contract_site) ----
+
+from tests.contract_site import contract_check  # noqa: E402
+
+contract_check.install()
+CONTRACT_SITE = Path(contract_check.__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def published_payloads_follow_the_contract(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Fails the test when central published a summary or alert that breaks docs/schema, in
+    this process or in a Python subprocess (sitecustomize.py there); yields the record file."""
+    path = tmp_path_factory.mktemp("contract") / "violations.jsonl"
+    monkeypatch.setenv(contract_check.VIOLATIONS_ENV, str(path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(CONTRACT_SITE), os.environ.get("PYTHONPATH")) if p))  # fmt: skip
+    yield path
+    found = contract_check.read_violations(path)
+    if found:
+        lines = [f"{v['what']}: {'; '.join(v['problems'])}" for v in found[:20]]
+        pytest.fail(f"{len(found)} published payload(s) break docs/schema:\n" + "\n".join(lines),
+                    pytrace=False)  # fmt: skip

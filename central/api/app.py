@@ -35,6 +35,7 @@ from central.api.windows import windows_router
 from central.areas import CameraRegistry
 from central.civic.common import AreaCodes
 from central.config import ApiSection, DashboardSection
+from central.contract import AgentState, CameraState, CitySummary, Gaps, Summary
 from central.store import schema
 from central.summaries import SummaryBoard
 from siaga import __version__
@@ -213,16 +214,23 @@ def _summary_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess) -> None:
         if level == "camera":  # per camera: names and agent ids, operator data
             access.check(credentials)
 
-    @app.get("/summaries/{level}", summary="Latest summaries of one level (city: the one)")
+    # Response models (central/contract) describe the payloads in /openapi.json and check them
+    # on the way out; a city's 10,000+ camera summaries go out as they are (checking them costs
+    # ~4x the serialisation; the tests check them against docs/schema instead).
+    @app.get("/summaries/{level}", summary="Latest summaries of one level (city: the one)",
+             response_model=CitySummary | list[Summary],
+             response_model_exclude_unset=True)  # fmt: skip
     def summaries(level: Level, credentials: Credentials) -> Any:
         _allowed(level, credentials)
         _no_pass()
         if level == "city":
             s = ctx.board.get("city")
             return s.payload if s else None
-        return [s.payload for s in ctx.board.of_level(level)]
+        payloads = [s.payload for s in ctx.board.of_level(level)]
+        return JSONResponse(payloads) if level == "camera" else payloads
 
-    @app.get("/summaries/{level}/{code:path}", summary="Latest summary of one area or camera")
+    @app.get("/summaries/{level}/{code:path}", summary="Latest summary of one area or camera",
+             response_model=Summary, response_model_exclude_unset=True)  # fmt: skip
     def summary(level: Level, code: str, credentials: Credentials) -> Any:
         _allowed(level, credentials)
         _no_pass()
@@ -251,17 +259,19 @@ def _registry_routes(app: FastAPI, ctx: ApiContext, guard: Any) -> None:
                 for c, n, k in kec]  # fmt: skip
 
     @app.get("/agents", summary="Known agents: availability, last status, revoked or not",
-             dependencies=[guard])  # fmt: skip
+             dependencies=[guard], response_model=list[AgentState],
+             response_model_exclude_unset=True)  # fmt: skip
     def agents() -> Any:
         revoked = ctx.revoked()
         return [_agent_json(row, revoked) for row in _agent_rows(ctx.engine).values()]
 
     @app.get("/cameras", summary="Camera registry with health and last window",
-             dependencies=[guard])  # fmt: skip
+             dependencies=[guard], response_model=list[CameraState])  # fmt: skip
     def cameras() -> Any:
-        return camera_list(ctx)
+        return JSONResponse(camera_list(ctx))  # 10,000+ cameras: as built (see summaries)
 
-    @app.get("/gaps", summary="Missing seq ranges per agent", dependencies=[guard])
+    @app.get("/gaps", summary="Missing seq ranges per agent", dependencies=[guard],
+             response_model=Gaps)  # fmt: skip
     def gaps(agent_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> Any:
         if ctx.gaps is None:
             raise HTTPException(503, "gap tracking is not available")

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import Engine, or_, select
 
 from central.api.params import ApiDay, ApiTime
+from central.contract import AlertRecord
 from central.rules.evaluate import ACTIONS
 from central.store import schema
 from siaga.timeutil import iso
@@ -59,7 +60,7 @@ def decisions_router(engine: Engine, report_dir: Path | None, opendata_dir: Path
     router = APIRouter()
 
     @router.get("/alerts", summary="Decision-rule alerts (newest first), with their figures",
-                dependencies=list(alerts_guard))  # fmt: skip
+                dependencies=list(alerts_guard), response_model=list[AlertRecord])  # fmt: skip
     def alerts(
         state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
         area: Annotated[str | None, Query(max_length=80, description="area_code")] = None,

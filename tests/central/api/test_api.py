@@ -37,7 +37,10 @@ ROWS = [
     ("box2", "cam1", B, 30, 0), ("box2", "cam1", B, 10, 1), ("box4", "cam1", B, 5, 0),
     ("box2", "cam1", B, 60 * 24 * 3, 2),  # three days ago: outside the default hour
 ]  # fmt: skip
+# A whole siaga.status/1 (the collector stores only statuses the wire model accepts).
 STATUS = {"schema": "siaga.status/1", "agent_id": "box1", "time": NOW.isoformat(),
+          "version": "0.1.0", "uptime_s": 60.0, "outbox_depth": 0, "dropped": 0,
+          "model": {"name": "m", "version": "1", "sha256": "0" * 64},
           "cameras": {"cam1": {"fps": 5.0, "inference_ms": 20.0, "reconnects": 1, "stalls": 0,
                                "corrupt_frames": 0, "connected": True}}}  # fmt: skip
 
