@@ -25,6 +25,7 @@ from central.areas import load_areas, load_cameras, sync_areas, sync_cameras
 from central.config import CentralConfig, MqttSection
 from central.ingest.collector import Collector
 from central.ingest.confirm import Confirmer
+from central.ops_metrics import CertificateCollector, GapsCollector, ReportCollector
 from central.report.run import ReportScheduler
 from central.rules import AlertEvent, RulesEngine, load_rules, mqtt_sender
 from central.store.engine import make_engine
@@ -195,6 +196,7 @@ class CentralService:
             ingest_metrics=self.collector.metrics, mqtt_connected=self._mqtt_connected,
             report_dir=cfg.report.output_dir, opendata_dir=cfg.opendata.output_dir,
             revoked=self.collector.revoked_agents, runs_jobs=self.runs_jobs, api=cfg.api,
+            collectors=self._metrics_collectors(),
         )  # fmt: skip
         self.api: ApiServer | None = None
         if cfg.api.enabled:
@@ -216,6 +218,16 @@ class CentralService:
             unsuitable = cfg.summaries.include_unsuitable_cameras
             self.rules = RulesEngine(self.engine, rules, send, include_unsuitable=unsuitable)
         self._rules_thread = threading.Thread(target=self._rules_loop, name="rules", daemon=True)
+
+    def _metrics_collectors(self) -> list[Any]:
+        """What /metrics adds to the API's figures (central/ops_metrics.py)."""
+        store = self.store
+        return [
+            self.collector.histograms,
+            GapsCollector(store.gaps, lambda: [a.agent_id for a in store.agents()]),
+            ReportCollector(self.cfg.report, lambda: len(self.reports.written)),
+            CertificateCollector(self.cfg.mqtt, lambda: self.collector.broker_cert_expiry),
+        ]
 
     def runs_jobs(self) -> bool:
         """This instance holds the jobs lease now."""

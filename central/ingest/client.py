@@ -88,6 +88,7 @@ class IngestClient:
         self._drop = threading.Event()  # drop this connection and reconnect
         self._thread: threading.Thread | None = None
         self.connects = 0
+        self.broker_cert_expiry: float | None = None  # the broker's certificate's notAfter (Unix)
         self._subscribed_at: float | None = None  # monotonic time of this connection's SUBACK
         self._last_error: str | None = None  # logged once until a connection succeeds
         self.session_present = False
@@ -198,6 +199,7 @@ class IngestClient:
         try:
             if self._ssl is not None:
                 sock = self._ssl.wrap_socket(raw, server_hostname=cfg.host)
+                self.broker_cert_expiry = _not_after(sock)  # for /metrics: expiring soon?
             password = cfg.password.get_secret_value() if cfg.password is not None else None
             sock.sendall(w.connect_packet(
                 self.client_id, keepalive_s=cfg.keepalive_s, session_expiry_s=self.session_expiry_s,
@@ -325,3 +327,10 @@ def _close_gracefully(sock: socket.socket) -> None:
         deadline = time.monotonic() + CLOSE_WAIT_S
         while time.monotonic() < deadline and sock.recv(READ_BYTES):
             pass
+
+
+def _not_after(sock: socket.socket) -> float | None:
+    """When the peer's (verified) certificate expires, as Unix time; None if it says nothing."""
+    cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
+    after = cert.get("notAfter") if cert else None
+    return float(ssl.cert_time_to_seconds(after)) if isinstance(after, str) else None

@@ -38,6 +38,7 @@ from central.config import CentralConfig
 from central.ingest.batch import Batch, Chunk, Inbox, RateLimitedLog, classify
 from central.ingest.client import IngestClient, Subscription
 from central.ingest.confirm import Confirmer
+from central.ingest.histograms import IngestHistograms
 from central.ingest.packets import RETAIN_SEND_IF_NEW, Publish
 from central.ingest.plausibility import Plausibility
 from central.ingest.revoked import RevokedAgents
@@ -99,6 +100,7 @@ class Collector:
         self._quarantined: Counter[str] = Counter()
         self._last_batch_ms = 0.0
         self._lag_ms: deque[float] = deque(maxlen=LAG_SAMPLES)
+        self.histograms = IngestHistograms()  # for Prometheus (central/api/metrics.py)
         self._reject_log = RateLimitedLog()
         self._revoked = RevokedAgents(cfg.fleet.revoked_file)  # `siaga fleet revoke`, live
 
@@ -137,6 +139,11 @@ class Collector:
     def connected(self) -> bool:
         """True while connected and every subscription is acknowledged."""
         return self._client is not None and self._client.ready
+
+    @property
+    def broker_cert_expiry(self) -> float | None:
+        """The broker's certificate's notAfter (Unix time) at the last TLS connection."""
+        return self._client.broker_cert_expiry if self._client is not None else None
 
     @property
     def stored(self) -> int:
@@ -188,7 +195,7 @@ class Collector:
         """Counters and gauges of this collector (JSON-ready)."""
         client = self._client
         with self._lock:
-            lags = sorted(self._lag_ms)
+            lags = sorted(lag * 1000 for lag in self._lag_ms)  # held in seconds
             c = self._counts
             return {
                 "instance": self.instance,
@@ -289,7 +296,9 @@ class Collector:
                 log.exception("collector %s: confirming a batch to its agents failed",
                               self.instance)  # fmt: skip
         now = time.time()
-        lags = [(now - r.window_end.timestamp()) * 1000 for r in batch.counts]
+        lags_s = [now - r.window_end.timestamp() for r in batch.counts]
+        took_s = time.perf_counter() - batch.started
+        self.histograms.observe_batch(lags_s, batch.size, took_s)
         with self._lock:
             c = self._counts
             c["stored"] += new
@@ -303,8 +312,8 @@ class Collector:
             if batch.rejects:
                 self._rejected.update(r.reason for r in batch.rejects)
             self._quarantined.update(q.reason for q in batch.quarantined)
-            self._last_batch_ms = (time.perf_counter() - batch.started) * 1000
-            self._lag_ms.extend(lags)
+            self._last_batch_ms = took_s * 1000
+            self._lag_ms.extend(lags_s)
 
     def _write(self, batch: Batch, conflicts: list[Reject]) -> int | None:
         """Commit the batch, retrying while the database is unavailable; None if halted.

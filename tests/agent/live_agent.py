@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from agent.config import AgentConfig
 from agent.service import AgentService
@@ -51,26 +47,3 @@ def metrics_url(service: AgentService) -> str:
     server = service.health.metrics
     assert server is not None, "metrics_port is not set"
     return f"http://127.0.0.1:{server.port}/metrics"
-
-
-def scrape(url: str, headers: dict[str, str] | None = None) -> str:
-    """GET a /metrics body."""
-    req = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 200
-        return str(r.read().decode())
-
-
-def samples(text: str) -> dict[str, list[Sample]]:
-    """Every sample of a Prometheus text body by sample name (parsed by prometheus_client)."""
-    out: dict[str, list[Sample]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out.setdefault(s.name, []).append(s)
-    return out
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    """The one sample of name whose labels include `labels`, else None."""
-    found = [s.value for s in samples(text).get(name, []) if labels.items() <= s.labels.items()]
-    return found[0] if len(found) == 1 else None

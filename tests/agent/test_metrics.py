@@ -14,16 +14,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.metrics import MetricsServer
-from tests.agent.live_agent import (
-    agent_config,
-    metrics_url,
-    running_agent,
-    samples,
-    scrape,
-    value,
-)
+from tests.agent.live_agent import agent_config, metrics_url, running_agent
 from tests.agent.test_worker import make_clip
 from tests.mqtt_broker import MosquittoBroker, wait_until
+from tests.prom import samples, scrape, value
 
 pytestmark = pytest.mark.slow
 

@@ -24,12 +24,12 @@ from central.opendata.build import build_opendata
 from central.report.build import build_report
 from central.service import CentralService
 from central.store import schema
-from tests.agent.live_agent import value
 from tests.agent.test_worker import make_clip
 from tests.central.api_fixtures import reader_headers
 from tests.central.summary_fixtures import A, counts_message
 from tests.central.test_service import agent_publish, make_config
 from tests.mqtt_broker import MosquittoBroker, wait_until
+from tests.prom import value
 
 pytestmark = pytest.mark.slow
 WIB = ZoneInfo("Asia/Jakarta")
