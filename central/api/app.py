@@ -12,7 +12,7 @@ unusable ranges answer 400.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from central.api.civic import decisions_router
 from central.api.civic_http import civic_router
 from central.api.dashboard import dashboard_router
 from central.api.live import live_router
+from central.api.metrics import metrics_endpoint
 from central.api.middleware import BodyLimit, RequestCounter
 from central.api.quarantine import quarantine_router
 from central.api.windows import windows_router
@@ -44,12 +45,6 @@ from siaga.wire import ID_PATTERN
 
 MAX_RANGE = timedelta(days=31)
 MAX_JSON_ROWS = 10_000
-# Collector.metrics() keys that only grow; the others are gauges. Dicts become labelled counters.
-INGEST_COUNTERS = frozenset({
-    "connects", "received", "stored", "duplicates", "availability_updates", "status_updates",
-    "ignored", "acked", "batches", "db_errors",
-})  # fmt: skip
-INGEST_LABELS = {"rejected": "reason", "flagged": "flag", "quarantined": "reason"}
 Level = Literal["city", "kecamatan", "kelurahan", "camera"]
 
 
@@ -72,6 +67,9 @@ class ApiContext:
     dashboard: DashboardSection = field(default_factory=DashboardSection)  # tiles, broker
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
     request_seconds: dict[str, float] = field(default_factory=dict)
+    # Further prometheus_client collectors for /metrics (central/api/metrics.py): the ingest
+    # histograms, sequence gaps, the daily report, certificates (central/ops_metrics.py).
+    collectors: Sequence[Any] = ()
 
 
 def area_codes(engine: Engine) -> AreaCodes:
@@ -153,56 +151,10 @@ def _health_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess, guard: Any
             body = {"status": body["status"]}
         return JSONResponse(status_code=200 if ok else 503, content=body)
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
-             dependencies=[guard])  # fmt: skip
-    async def metrics() -> PlainTextResponse:  # on the event loop, as the request counters
-        return PlainTextResponse(render_metrics(ctx), media_type="text/plain; version=0.0.4")
-
-
-def render_metrics(ctx: ApiContext) -> str:
-    """Prometheus text exposition of ingest, summary and API figures."""
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
-        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} {kind}"])
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
-
-    for key, value in sorted(ctx.ingest_metrics().items()):
-        counter = key in INGEST_COUNTERS or isinstance(value, Mapping)
-        name = f"siaga_central_ingest_{key.removesuffix('_total')}{'_total' if counter else ''}"
-        kind = "counter" if counter else "gauge"
-        if isinstance(value, Mapping):  # e.g. rejected by reason
-            label = INGEST_LABELS.get(key, "kind")
-            samples = [(f'{{{label}="{k}"}}', float(v)) for k, v in sorted(value.items())]
-            metric(name, kind, f"collector: {key} by {label}", samples)
-        elif isinstance(value, int | float) and key != "rejected_total":
-            metric(name, kind, f"collector: {key.replace('_', ' ')}", [("", float(value))])
-    b = ctx.board
-    metric("siaga_central_summary_passes_total", "counter", "summary passes completed",
-           [("", b.passes)])  # fmt: skip
-    metric("siaga_central_summary_failures_total", "counter", "summary passes that failed",
-           [("", b.failures)])  # fmt: skip
-    metric("siaga_central_summaries_published_total", "counter", "summary messages published",
-           [("", b.published)])  # fmt: skip
-    metric("siaga_central_summary_pass_seconds", "gauge", "duration of the last summary pass",
-           [("", b.last_pass_s)])  # fmt: skip
-    age = b.age_s()
-    if age is not None:
-        metric("siaga_central_summary_age_seconds", "gauge", "seconds since the last pass",
-               [("", age)])  # fmt: skip
-    for conn_name, up in sorted(ctx.mqtt_connected().items()):
-        metric(f"siaga_central_mqtt_{conn_name}_connected", "gauge",
-               f"1 while the {conn_name} MQTT connection is up", [("", float(up))])  # fmt: skip
-    if ctx.runs_jobs is not None:
-        metric("siaga_central_jobs_lease_held", "gauge",
-               "1 while this instance runs rules, reports and open data (the jobs lease)",
-               [("", float(ctx.runs_jobs()))])  # fmt: skip
-    metric("siaga_central_http_requests_total", "counter", "HTTP requests by route and status",
-           [(f'{{route="{r}",method="{m}",status="{s}"}}', n)
-            for (r, m, s), n in sorted(ctx.requests.items())])  # fmt: skip
-    metric("siaga_central_http_request_seconds_total", "counter", "time spent serving, by route",
-           [(f'{{route="{r}"}}', v) for r, v in sorted(ctx.request_seconds.items())])  # fmt: skip
-    return "\n".join(lines) + "\n"
+    # A plain def: FastAPI runs it in its thread pool, so the scrape's database reads (the
+    # service's collectors) never block the event loop.
+    app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
+            dependencies=[guard])(metrics_endpoint(ctx))  # fmt: skip
 
 
 def _summary_routes(app: FastAPI, ctx: ApiContext, access: ReadAccess) -> None:
