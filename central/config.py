@@ -11,7 +11,7 @@ import urllib.parse
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from siaga.settings import BrokerSection, FileSettings, is_loopback, load_settings
@@ -221,6 +221,34 @@ class FleetSection(_Section):
     revoked_file: Path | None = None
 
 
+class DashboardSection(_Section):
+    """The dashboard served at /dashboard (central/api/dashboard.py, central/web/static/).
+
+    Defaults work on a LAN with no internet: no map tiles (the kelurahan polygons on a plain
+    background) and no WebSocket broker (live figures by server-sent events from this API).
+    - tile_url: a tile server the city runs, as a Leaflet URL template
+      (`https://tiles.example/{z}/{x}/{y}.png`); the browser fetches tiles from it directly;
+    - mqtt_ws_url: the broker's WebSocket listener as the *browser* reaches it (`wss://…/mqtt`);
+      the operations view subscribes there with the dashboard credential (mqtt_username and
+      mqtt_password, the `siaga fleet service --role dashboard` user), handed only to callers
+      with a read token. public_mqtt: the public view subscribes there too, anonymously, to the
+      area summaries only (for a listener whose ACL lets anonymous clients read exactly those);
+      otherwise the public view uses the HTTP stream;
+    - fallback_after_s: how long the page waits for the broker before it also opens the HTTP
+      stream (it keeps retrying the broker and closes the stream once connected).
+    """
+
+    enabled: bool = True
+    tile_url: str | None = Field(default=None, pattern=r"^(https?:)?//\S+\{z\}\S*$")
+    tile_attribution: str = Field(default="", max_length=300)
+    mqtt_ws_url: str | None = Field(default=None, pattern=r"^wss?://\S+$")
+    mqtt_username: str | None = Field(default=None, max_length=128)
+    mqtt_password: SecretStr | None = None
+    public_mqtt: bool = False
+    fallback_after_s: float = Field(default=5.0, ge=0.5, le=300)
+    topic_prefix: str | None = None  # None: [mqtt] topic_prefix (the service fills it in)
+
+
 class CentralConfig(FileSettings):
     """The whole central configuration."""
 
@@ -239,6 +267,7 @@ class CentralConfig(FileSettings):
     report: ReportSection = ReportSection()
     fleet: FleetSection = FleetSection()
     opendata: OpendataSection = OpendataSection()
+    dashboard: DashboardSection = DashboardSection()
 
 
 def load_config(path: Path | None) -> CentralConfig:

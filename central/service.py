@@ -197,6 +197,8 @@ class CentralService:
             report_dir=cfg.report.output_dir, opendata_dir=cfg.opendata.output_dir,
             revoked=self.collector.revoked_agents, runs_jobs=self.runs_jobs, api=cfg.api,
             collectors=self._metrics_collectors(),
+            dashboard=cfg.dashboard.model_copy(
+                update={"topic_prefix": cfg.dashboard.topic_prefix or cfg.mqtt.topic_prefix}),
         )  # fmt: skip
         self.api: ApiServer | None = None
         if cfg.api.enabled:
