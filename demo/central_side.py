@@ -25,14 +25,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
-    """Central on SQLite in the work folder, fast summaries, API on a free port; None if absent."""
+def start_central(args: argparse.Namespace, *, port: int, cameras: int,
+                  ws_port: int | None = None) -> Any:  # fmt: skip
+    """Central on SQLite in the work folder, fast summaries, API on args.port (0: a free one);
+    None if central is not installed. With ws_port, the dashboard subscribes to the broker's
+    WebSocket listener there (anonymous: a loopback-only demo broker)."""
     try:
         from central.config import (
             ApiSection,
             AreasSection,
             CentralConfig,
             CentralSection,
+            DashboardSection,
             MqttSection,
             OpendataSection,
             ReportSection,
@@ -69,11 +73,14 @@ def start_central(args: argparse.Namespace, *, port: int, cameras: int) -> Any:
                            cameras_file=registry),
         summaries=SummariesSection(interval_s=SUMMARY_INTERVAL_S,
                                    min_people_for_ratio=DEMO_MIN_PEOPLE, stale_after_s=30),
-        api=ApiSection(host="127.0.0.1", port=free_port()),
+        api=ApiSection(host="127.0.0.1", port=getattr(args, "port", 0) or free_port()),
         # the newest daily report and open data day are written at start (catch-up)
         report=ReportSection(output_dir=args.workdir / "reports"),
         opendata=OpendataSection(output_dir=args.workdir / "opendata"),
         rules=RulesSection(rules_file=demo_rules(args.workdir)),
+        dashboard=DashboardSection(
+            mqtt_ws_url=None if ws_port is None else f"ws://127.0.0.1:{ws_port}",
+            public_mqtt=ws_port is not None),
     )  # fmt: skip
     svc = CentralService(cfg, notify=lambda *_: False)
     load_civic_samples(svc)
@@ -116,6 +123,7 @@ def load_civic_samples(svc: Any) -> None:
 
     from central.civic.common import AreaCodes
     from central.civic.samples import EXAMPLES, load_local, load_samples, local_rows
+    from demo.civic_history import HISTORY_DAYS, load_history
 
     now = datetime.now(ZoneInfo("Asia/Jakarta"))
     codes = AreaCodes(kota=svc.areas.kota_code, kelurahan=frozenset(svc.areas.kelurahan))
@@ -128,6 +136,9 @@ def load_civic_samples(svc: Any) -> None:
           + ", ".join(f"{n} {k} rows" for k, n in rows.items())
           + f"; synthetic for {kel.name}: "
           + ", ".join(f"{n} {k} rows" for k, n in added.items()))  # fmt: skip
+    history = load_history(svc.engine, codes, now.date())
+    print(f"civic: SYNTHETIC history of the {HISTORY_DAYS} days before for the city page: "
+          + ", ".join(f"{n} {k} rows" for k, n in history.items()))  # fmt: skip
 
 
 def finish_central(svc: Any, *, delivered: int) -> None:

@@ -39,6 +39,7 @@ from demo.central_side import (
     free_port,
     start_central,
 )
+from demo.serve import ADDRESSES, print_addresses, serve, serve_seconds, write_addresses
 
 DEFAULT_VIDEOS = (
     "video/gituatu_mask.mp4",
@@ -70,28 +71,42 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default="siaga_facemask_v1")
     p.add_argument("--window-s", type=int, default=10)
     p.add_argument("--workdir", type=Path, default=Path("out/demo"))
+    p.add_argument(
+        "--duration", type=float, default=None, metavar="S",
+        help="after the scenario, keep serving the dashboard and city page for S seconds"
+        " (0: exit at once; default: until Ctrl-C in a terminal, 0 when not run from one)",
+    )  # fmt: skip
+    p.add_argument("--port", type=int, default=0, help="central's HTTP port (default: a free one)")
     p.set_defaults(func=run_demo, shared=shared)
 
 
-def start_mosquitto(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """A private broker on 127.0.0.1:port; returns once it accepts connections."""
+def start_mosquitto(port: int, workdir: Path, *, ws_port: int | None = None
+                    ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """A private broker on 127.0.0.1:port (and MQTT over WebSockets on ws_port, for the
+    dashboard in the browser); returns once it accepts connections."""
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(exe).exists():
         raise SystemExit(
             "mosquitto is not installed (make demo installs it: apt-get install mosquitto)"
         )
     conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    + ("" if ws_port is None else
+                       f"listener {ws_port} 127.0.0.1\nprotocol websockets\n"))  # fmt: skip
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
+    while time.monotonic() < deadline and proc.poll() is None:
+        if all(_accepts(p) for p in (port, ws_port) if p is not None):
+            return proc
         time.sleep(0.05)
     proc.kill()
     raise SystemExit("mosquitto did not start")
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def write_config(path: Path, *, sources: list[str], port: int, args: argparse.Namespace) -> None:
@@ -145,16 +160,20 @@ def run_demo(args: argparse.Namespace) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     for name in ("outbox.sqlite3", *CENTRAL_DB_FILES):
         (args.workdir / name).unlink(missing_ok=True)
-    port = free_port()
+    port, ws_port = free_port(), free_port()
     central: Any = None
+    received: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        broker = start_mosquitto(port, Path(tmp))
+        broker = start_mosquitto(port, Path(tmp), ws_port=ws_port)
         try:
             received = watch(port)
             cfg_path = args.workdir / "agent.toml"
             write_config(cfg_path, sources=sources, port=port, args=args)
-            print(f"broker: mosquitto on 127.0.0.1:{port}; agent config: {cfg_path}")
-            central = start_central(args, port=port, cameras=len(sources))
+            print(f"broker: mosquitto on 127.0.0.1:{port} (WebSockets for the dashboard on "
+                  f"{ws_port}); agent config: {cfg_path}")  # fmt: skip
+            central = start_central(args, port=port, cameras=len(sources), ws_port=ws_port)
+            if central is not None:
+                print_addresses(write_addresses(central, args.workdir, ws_port=ws_port))
             service = AgentService(load_config(cfg_path))
             if not args.videos:  # the default clips: the wide one is 80 s long
                 threading.Thread(target=stop_when_shown, args=(service,), daemon=True).start()
@@ -162,18 +181,28 @@ def run_demo(args: argparse.Namespace) -> int:
             time.sleep(0.5)
             if central is not None:
                 finish_central(central, delivered=sum(t.endswith("/counts") for t, _ in received))
+            delivered = closing_lines(received, sources, args.workdir)
+            if central is not None:
+                serve(central, serve_seconds(args.duration))
         finally:
             if central is not None:
                 central.shutdown()
+            (args.workdir / ADDRESSES).unlink(missing_ok=True)
             broker.terminate()
             broker.wait(5)
+    return 0 if delivered else 1
+
+
+def closing_lines(received: list[tuple[str, dict[str, Any]]], sources: list[str],
+                  workdir: Path) -> int:  # fmt: skip
+    """Print the totals and each camera's line, save every message; the count windows seen."""
     counts = [m for t, m in received if t.endswith("/counts")]
     print(f"\n{len(counts)} count windows delivered; {people_line(counts)}")
     for line in camera_lines(received, sources):
         print(line)
-    (args.workdir / "received.jsonl").write_text("".join(json.dumps(m) + "\n" for _, m in received))
-    print(f"every message the broker delivered: {args.workdir / 'received.jsonl'}")
-    return 0 if counts else 1
+    (workdir / "received.jsonl").write_text("".join(json.dumps(m) + "\n" for _, m in received))
+    print(f"every message the broker delivered: {workdir / 'received.jsonl'}")
+    return len(counts)
 
 
 def stop_when_shown(service: Any, *, poll_s: float = 0.5) -> None:
