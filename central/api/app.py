@@ -28,6 +28,7 @@ from central.api.city_page import city_page_router
 from central.api.civic import decisions_router
 from central.api.civic_http import civic_router
 from central.api.dashboard import dashboard_router
+from central.api.geo import areas_geojson_router
 from central.api.live import live_router
 from central.api.metrics import metrics_endpoint
 from central.api.middleware import BodyLimit, RequestCounter
@@ -112,6 +113,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     _health_routes(app, ctx, access, guard)
     _summary_routes(app, ctx, access)
     _registry_routes(app, ctx, guard)
+    # Public aggregates for the dashboard's map (central/api/geo.py).
+    app.include_router(areas_geojson_router(ctx.engine, ctx.board))
     # Institutions' input (pharmacies, hospitals, markets), each confined to its own records.
     app.include_router(civic_router(ctx.engine, lambda: area_codes(ctx.engine)))
 
