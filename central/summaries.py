@@ -11,6 +11,15 @@ Each period has people_seen (every window), masked / unmasked / judged of the wi
 towards compliance and not_judged = people_seen - judged (central/judged.py says which and why),
 unsuitable_people (seen by cameras their agent marks unsuitable) and compliance, None below
 min_people_for_ratio people judged. A camera's payload says `suitable`: its newest window's flag.
+
+Every period also carries its uncertainty (issue 16, central/uncertainty/): `interval`, the
+Wilson 95 % interval of masked / judged with the people it rests on (given below the minimum
+too: its width says why no ratio is printed; null when nobody was judged), and `corrected`, the
+compliance corrected for the detector's measured errors on the calibrated cameras among the
+area's (each camera's confusion from its agent's newest status), with an interval that carries
+the calibration's own uncertainty and `share`, the fraction of judged people it covers (null
+when no calibrated camera contributes). A camera's payload names its `calibration_version`
+(null: uncalibrated).
 A pass is two stages that pass values: `fetch` reads (per-camera rows, civic figures) and returns
 them, `build` rolls them up into payloads; the only state kept between passes is the cache.
 
@@ -39,6 +48,9 @@ from central.civic.figures import AreaCivic, area_civic
 from central.config import SummariesSection
 from central.rules.model import DEFAULT_RULES, Rules
 from central.summary_rows import Rows, Totals, camera_rows, compliance, merge
+from central.uncertainty.calibrations import CameraCalibration, read_calibrations
+from central.uncertainty.correction import CameraCalls, Corrected, Correction
+from central.uncertainty.interval import interval
 from siaga.wire import summary_topic
 
 log = logging.getLogger(__name__)
@@ -61,10 +73,12 @@ Reported = dict[CamKey, tuple[str, datetime | None]]
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """What one pass reads: per-camera rows of each period and the areas' civic figures."""
+    """What one pass reads: per-camera rows of each period, the areas' civic figures and each
+    calibrated camera's calibration (from its agent's newest status)."""
 
     rows: dict[str, Rows]
     civic: AreaCivic
+    calibration: dict[CamKey, CameraCalibration] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +111,13 @@ def day_start(d: date, tz: ZoneInfo) -> datetime:
 
 @dataclass
 class Area:
-    """Accumulator for one summary: period totals, reporting cameras, expected cameras."""
+    """Accumulator for one summary: period totals, reporting cameras, expected cameras, and the
+    cameras behind it (the correction combines them camera by camera)."""
 
     totals: dict[str, Totals] = field(default_factory=lambda: {p: Totals() for p in PERIODS})
     reporting: int = 0
     expected: int = 0
+    members: list[CamKey] = field(default_factory=list)
 
     def add(self, other: Area) -> None:
         """Accumulate other (a camera, say) into self."""
@@ -109,6 +125,7 @@ class Area:
             self.totals[p].add(other.totals[p])
         self.reporting += other.reporting
         self.expected += other.expected
+        self.members.extend(other.members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,16 +200,17 @@ class Summarizer:
             # Civic figures of the local day (small tables: read every pass).
             civic = area_civic(conn, now.astimezone(self.tz).date(), self._kecamatan_of,
                                self.rules)  # fmt: skip
+            calibration = read_calibrations(conn)
         today_rows = merge([current, *(self._buckets[(a, b)][1] for a, b, _ in hours)])
         rows = {"recent": recent, "today": today_rows, "7d": merge([current, closed])}
-        return Fetched(rows, civic)
+        return Fetched(rows, civic, calibration)
 
     def compute(self, now: datetime | None = None) -> list[Summary]:
         """Every summary (city, kecamatan, kelurahan, camera) as of now."""
         t0 = time.perf_counter()
         now = now or datetime.now(UTC)
         fetched = self.fetch(now)
-        out = self.build(now, fetched.rows, fetched.civic)
+        out = self.build(now, fetched.rows, fetched.civic, fetched.calibration)
         self.last_pass_s = time.perf_counter() - t0
         return out
 
@@ -217,15 +235,27 @@ class Summarizer:
                 if prev is None or (t.newest_end and (prev[1] is None or t.newest_end > prev[1])):
                     reported[key] = (kel, t.newest_end)
         stale_before = now - timedelta(seconds=self.cfg.stale_after_s)
-        for a in cams.values():
+        for key, a in cams.items():
+            a.members = [key]
             newest = a.totals["7d"].newest_end
             a.reporting = int(newest is not None and newest > stale_before)
         return cams, reported, codes
 
-    def build(self, now: datetime, rows: dict[str, Rows], civic: AreaCivic) -> list[Summary]:
+    def build(
+        self,
+        now: datetime,
+        rows: dict[str, Rows],
+        civic: AreaCivic,
+        calibration: dict[CamKey, CameraCalibration] | None = None,
+    ) -> list[Summary]:
         """Roll per-camera rows up to cameras, kelurahan, kecamatan and the city; area payloads
-        carry their civic figures."""
+        carry their civic figures; calibrated cameras' figures are corrected."""
         cams, reported, codes = self._cameras(now, rows)
+        calibration = calibration or {}
+        corr = {p: Correction({
+            k: CameraCalls(a.totals[p].masked, a.totals[p].unmasked,
+                           cal.confusion if (cal := calibration.get(k)) else None)
+            for k, a in cams.items()}) for p in PERIODS}  # fmt: skip
         kel_areas = {code: Area() for code in self.areas.kelurahan}
         kec_areas = {code: Area() for code in self.areas.kecamatan}
         city = Area()
@@ -243,17 +273,26 @@ class Summarizer:
                 "registered": entry is not None,
                 "kelurahan_mismatch": entry is not None and bool(codes.get(key, set()) - {kel}),
                 "suitable": a.totals["7d"].suitable,  # the newest window's verdict on the view
+                "calibration_version": cal.version if (cal := calibration.get(key)) else None,
             }  # fmt: skip
             name = entry.name if entry else None
-            out.append(self._summary(head, "camera", f"{key[0]}/{key[1]}", name, now, a, extra))
+            out.append(
+                self._summary(head, corr, "camera", f"{key[0]}/{key[1]}", name, now, a, extra)
+            )
         for code, k in sorted(self.areas.kelurahan.items()):
             extra = {"kecamatan_code": k.kecamatan_code, **_civic_of(civic, "kelurahan", code)}
-            out.append(self._summary(head, "kelurahan", code, k.name, now, kel_areas[code], extra))
+            out.append(
+                self._summary(head, corr, "kelurahan", code, k.name, now, kel_areas[code], extra)
+            )
         for code, kc in sorted(self.areas.kecamatan.items()):
             extra = _civic_of(civic, "kecamatan", code)
-            out.append(self._summary(head, "kecamatan", code, kc.name, now, kec_areas[code], extra))
+            out.append(
+                self._summary(head, corr, "kecamatan", code, kc.name, now, kec_areas[code], extra)
+            )
         kota = self.areas.kota_code, self.areas.kota_name
-        out.append(self._summary(head, "city", *kota, now, city, _civic_of(civic, "city", "")))
+        out.append(
+            self._summary(head, corr, "city", *kota, now, city, _civic_of(civic, "city", ""))
+        )
         return out
 
     def _head(self, now: datetime) -> dict[str, Any]:
@@ -271,6 +310,7 @@ class Summarizer:
     def _summary(
         self,
         head: dict[str, Any],
+        corr: dict[str, Correction],
         level: str,
         code: str,
         name: str | None,
@@ -286,7 +326,10 @@ class Summarizer:
             "name": name,
             **extra,
             **head,
-            "periods": {p: self._period(head["periods"][p], a.totals[p]) for p in PERIODS},
+            "periods": {
+                p: self._period(head["periods"][p], a.totals[p], corr[p].of(a.members))
+                for p in PERIODS
+            },
             "cameras": {"expected": a.expected, "reporting": a.reporting},
             "freshness": {
                 "newest_window_end": newest.astimezone(self.tz).isoformat() if newest else None,
@@ -296,7 +339,10 @@ class Summarizer:
         }
         return Summary(level, "" if level == "city" else code, payload)
 
-    def _period(self, span: tuple[str, str], t: Totals) -> dict[str, Any]:
+    def _period(
+        self, span: tuple[str, str], t: Totals, corrected: Corrected | None
+    ) -> dict[str, Any]:
+        minimum = self.cfg.min_people_for_ratio
         return {
             "from": span[0],
             "to": span[1],
@@ -307,7 +353,9 @@ class Summarizer:
             "judged": t.judged,
             "not_judged": t.not_judged,
             "unsuitable_people": t.unsuitable_people,
-            "compliance": compliance(t, self.cfg.min_people_for_ratio),
+            "compliance": compliance(t, minimum),
+            "interval": interval(t.masked, t.judged),
+            "corrected": corrected and corrected.payload(min_people=minimum, judged=t.judged),
         }
 
 

@@ -194,6 +194,9 @@ class CameraSummary(_Summary):
     """Registered, yet its counts reported another kelurahan too."""
     suitable: bool | None
     """The newest window's verdict: can this view judge masks (null: not assessed)."""
+    calibration_version: str | None = None
+    """The calibration its agent reports for it (its confusion corrects its compliance: see
+    `corrected`); null: uncalibrated, its figures are not corrected."""
 
 
 Summary = Annotated[

@@ -216,6 +216,8 @@ class Correction:
 
     def of(self, keys: Iterable[Hashable]) -> Corrected | None:
         """The group's corrected compliance, or None when no correcting camera contributes."""
+        if not self._row:  # nothing calibrated this period: every group is uncorrected
+            return None
         rows, pm, pn = [], 0.0, 0.0
         raw_m = raw_u = corrected_judged = judged = 0
         for key in keys:
