@@ -10,7 +10,7 @@ name carried markup (names are escaped as well).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
+from central.api.dashboard import latest_report
 from central.api.params import ApiDay
 from central.web.city import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, Window, city_figures
 from central.web.city_view import Links, render_city
@@ -33,12 +34,8 @@ def local_today(timezone: str = "Asia/Jakarta") -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
-def newest_report(report_dir: Path | None, last: date) -> str | None:
-    """The link to the day's readable report, else the day before's; None when neither exists."""
-    for d in (last, last - timedelta(days=1)):
-        if report_dir is not None and (report_dir / f"siaga-report-{d.isoformat()}.html").is_file():
-            return f"/reports/{d.isoformat()}?format=html"
-    return None
+def _report_link(day: str | None) -> str | None:
+    return None if day is None else f"/reports/{day}?format=html"
 
 
 def city_page_router(engine: Engine, *, report_dir: Path | None = None,
@@ -57,7 +54,7 @@ def city_page_router(engine: Engine, *, report_dir: Path | None = None,
     ) -> HTMLResponse:
         last = end or today()
         figures = city_figures(engine, Window.ending(last, days))
-        links = Links(dashboard=dashboard, report=newest_report(report_dir, last),
+        links = Links(dashboard=dashboard, report=_report_link(latest_report(report_dir)),
                       opendata="/opendata/datadictionary.json")  # fmt: skip
         html = render_city(figures, lang, days=days, links=links)
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP,
