@@ -33,6 +33,7 @@ from central.api.live import live_router
 from central.api.metrics import metrics_endpoint
 from central.api.middleware import BodyLimit, RequestCounter
 from central.api.quarantine import quarantine_router
+from central.api.series import series_router
 from central.api.windows import windows_router
 from central.areas import CameraRegistry
 from central.civic.common import AreaCodes
@@ -113,8 +114,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     _health_routes(app, ctx, access, guard)
     _summary_routes(app, ctx, access)
     _registry_routes(app, ctx, guard)
-    # Public aggregates for the dashboard's map (central/api/geo.py).
+    # Public aggregates for the dashboard's map and plots (central/api/geo.py, series.py).
     app.include_router(areas_geojson_router(ctx.engine, ctx.board))
+    app.include_router(series_router(ctx.engine, ctx.board))
     # Institutions' input (pharmacies, hospitals, markets), each confined to its own records.
     app.include_router(civic_router(ctx.engine, lambda: area_codes(ctx.engine)))
 

@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 from central.contract.alert import Alert, AlertRecord
 from central.contract.geo import AreaCollection
 from central.contract.registry import AgentState, CameraState, Gaps
+from central.contract.series import Series
 from central.contract.summary import Summary
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -39,6 +40,8 @@ SCHEMAS: Mapping[str, tuple[Any, str, str]] = {
     "agents": (list[AgentState], "GET /agents",
                "Known agents: availability, latest status, revoked or not (operator data)."),
     "gaps": (Gaps, "GET /gaps", "Missing sequence ranges per agent (operator data)."),
+    "series": (Series, "GET /series/{level}/{code}",
+               "An area's counts today in 10-minute bins, or daily over 14 days (public)."),
     "areas.geojson": (AreaCollection, "GET /areas.geojson",
                       "Kelurahan polygons with their latest figures (public)."),
 }  # fmt: skip
