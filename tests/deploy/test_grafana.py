@@ -83,7 +83,7 @@ class Dashboard(_Model):
         if not any(v.name == "datasource" and v.type == "datasource" and v.query == "prometheus"
                    for v in self.templating.list):  # fmt: skip
             raise ValueError("no Prometheus data source variable named datasource")
-        cells = set()
+        cells: set[tuple[int, int]] = set()
         for p in self.panels:
             g = p.gridPos
             mine = {(x, y) for x in range(g.x, g.x + g.w) for y in range(g.y, g.y + g.h)}
