@@ -27,21 +27,30 @@ def queue_lines() -> list[str]:
 
 
 def agent_listeners(
-    files: Path, password_port: int, cert_port: int, *, bind: str | None = None
+    files: Path,
+    password_port: int,
+    cert_port: int,
+    *,
+    bind: str | None = None,
+    per_listener: bool = True,
 ) -> list[str]:
-    """The agents' two TLS listeners, each with its own authentication and ACL lines (for
-    `per_listener_settings true`, which the WebSocket listener's own password file needs)."""
+    """The agents' two TLS listeners. per_listener: each with its own authentication and ACL
+    lines (for `per_listener_settings true`, which the WebSocket listener's own password file
+    needs); otherwise the lines are global (a site broker, which has no WebSocket listener:
+    what its bridge brings in is checked against the same ACL, where it needs its own lines)."""
     addr = f" {bind}" if bind else ""
+    auth = ["allow_anonymous false", f"password_file {files / 'passwd'}",
+            f"acl_file {files / 'acl'}"]  # fmt: skip
+    own = (lambda lines: lines) if per_listener else (lambda _lines: [])
     tls = [f"cafile {files / 'ca.pem'}", f"certfile {files / 'server.pem'}",
            f"keyfile {files / 'server.key'}"]  # fmt: skip
     return [
+        *([] if per_listener else ["per_listener_settings false", *auth, ""]),
         "# TLS, user name + password (agents with --auth password, central, bridges)",
         f"listener {password_port}{addr}",
         *tls,
         "require_certificate false",
-        "allow_anonymous false",
-        f"password_file {files / 'passwd'}",
-        f"acl_file {files / 'acl'}",
+        *own(auth),
         "",
         "# TLS with a client certificate from the fleet CA (agents with --auth cert or both)",
         f"listener {cert_port}{addr}",
@@ -49,8 +58,7 @@ def agent_listeners(
         "require_certificate true",
         "use_identity_as_username true",
         f"crlfile {files / 'crl.pem'}",
-        "allow_anonymous false",
-        f"acl_file {files / 'acl'}",
+        *own(["allow_anonymous false", f"acl_file {files / 'acl'}"]),
         "",
     ]  # fmt: skip
 

@@ -112,6 +112,8 @@ def register(sub: Any) -> None:
     c.add_argument("--bind", default=None, help="listen address (default: all)")
     c.add_argument("--group", default=None,
                    help="group that may read the secret files (mosquitto): 0640")  # fmt: skip
+    c.add_argument("--centre", default=None, metavar="HOST:PORT",
+                   help="where the site reaches the centre (default: fleet broker)")  # fmt: skip
     c.set_defaults(func=_site_config)
     for action in (i, v, s, ls, r, n, f, b, g, c):  # accepted after the action too
         action.add_argument("--fleet-dir", type=Path, default=argparse.SUPPRESS,
@@ -303,7 +305,8 @@ def _site_config(args: argparse.Namespace) -> int:
     def body(fleet: Any, a: argparse.Namespace) -> int:
         from central.fleet.sites import write_site_config
 
-        conf = write_site_config(fleet, a.bridge, a.out, bind=a.bind, group=a.group)
+        conf = write_site_config(fleet, a.bridge, a.out, bind=a.bind, group=a.group,
+                                 centre=a.centre)  # fmt: skip
         print(f"site broker configuration written: {conf} (it holds the bridge's password); "
               f"include_dir {conf.parent} in the site's main mosquitto.conf")  # fmt: skip
         return 0

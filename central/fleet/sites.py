@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import grp
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,10 +34,11 @@ if TYPE_CHECKING:
 OUT_TOPICS = ("+/+/counts", "+/status", "+/availability")
 IN_TOPICS = ("+/ack",)
 
-# A dropping WAN: how long the bridge waits before it tries again (first try 5 s after the
-# drop, backing off to 60 s), and how fast a dead link is noticed (keepalive): a WAN that
-# silently drops packets is found dead within 1.5 x keepalive.
-RESTART_TIMEOUT = "5 60"
+# A dropping WAN: how long the bridge waits before it tries again (first try 2 s after the
+# drop, backing off to 30 s: one TLS handshake at the centre per try, cheap even for 35 sites),
+# and how fast a dead link is noticed (keepalive): a WAN that silently drops packets is found
+# dead within 1.5 x keepalive.
+RESTART_TIMEOUT = "2 30"
 KEEPALIVE_S = 30
 
 
@@ -87,15 +89,20 @@ def add_bridge(
     return entry
 
 
-def bridge_block(reg: Registry, name: str, files: Path, password: str) -> list[str]:
+def bridge_block(
+    reg: Registry, name: str, files: Path, password: str, centre: str | None = None
+) -> list[str]:
     """The Mosquitto `connection` block of the site broker: TLS to the centre with the fleet
-    CA, the bridge's own user, a persistent session both sides, in order, QoS 1."""
+    CA, the bridge's own user, a persistent session both sides, in order, QoS 1. centre:
+    host:port where the site reaches the centre's password listener, when not the fleet's
+    broker address (a VPN address, a port forward); its name must be in the centre's
+    certificate."""
     b, p = reg.broker, reg.topic_prefix
     return [
         "# The bridge to the centre (one connection; Mosquitto reads bridges only at start:",
         "# restart the site broker, not SIGHUP, after changing this block).",
         f"connection {name}",
-        f"address {b.host}:{b.password_port}",
+        f"address {centre or f'{b.host}:{b.password_port}'}",
         "bridge_protocol_version mqttv311",
         f"remote_clientid {name}",
         f"remote_username {name}",
@@ -122,7 +129,9 @@ def bridge_block(reg: Registry, name: str, files: Path, password: str) -> list[s
     ]
 
 
-def site_conf(reg: Registry, name: str, files: Path, password: str, *, bind: str | None) -> str:
+def site_conf(
+    reg: Registry, name: str, files: Path, password: str, *, bind: str | None, centre: str | None
+) -> str:
     """mosquitto.conf of the site broker: its boxes' listeners, queues, the bridge."""
     e = reg.bridges[name]
     return "\n".join([
@@ -131,7 +140,6 @@ def site_conf(reg: Registry, name: str, files: Path, password: str, *, bind: str
         "# `persistence true` and a persistence_location there (Debian's file sets both): the",
         "# queue for the centre must survive a restart of this broker. It holds the bridge's",
         "# password: keep this file 0600/0640 (--group mosquitto).",
-        "per_listener_settings true",
         "# While the WAN is down everything for the centre waits in the bridge's queue: room",
         "# for two days of 70 cameras at one window a minute (and their status), in memory",
         "# and in the persistence file, saved every minute. A larger site needs a larger bound.",
@@ -139,8 +147,8 @@ def site_conf(reg: Registry, name: str, files: Path, password: str, *, bind: str
         "max_queued_bytes 0",
         "autosave_interval 60",
         "",
-        *agent_listeners(files, e.password_port, e.cert_port, bind=bind),
-        *bridge_block(reg, name, files, password),
+        *agent_listeners(files, e.password_port, e.cert_port, bind=bind, per_listener=False),
+        *bridge_block(reg, name, files, password, centre),
     ])  # fmt: skip
 
 
@@ -154,7 +162,7 @@ def write_site_files(fleet: Fleet, reg: Registry, name: str, out: Path) -> None:
     site = fleet.sites / name
     for fname, data, mode in (
         ("passwd", render_password_file(users), SECRET_MODE),
-        ("acl", render_acl({}, revoked=revoked, prefix=reg.topic_prefix), SECRET_MODE),
+        ("acl", site_acl(reg, name, revoked), SECRET_MODE),
         ("ca.pem", fleet.ca_cert.read_bytes(), PUBLIC_MODE),
         ("crl.pem", fleet.crl.read_bytes(), PUBLIC_MODE),
         ("server.pem", (site / "server.pem").read_bytes(), PUBLIC_MODE),
@@ -163,6 +171,17 @@ def write_site_files(fleet: Fleet, reg: Registry, name: str, out: Path) -> None:
         dest = atomic_write(out / fname, data, mode=mode if gid < 0 else mode | 0o040)
         if gid >= 0:
             os.chown(dest, -1, gid)
+
+
+def site_acl(reg: Registry, name: str, revoked: list[str]) -> str:
+    """The site broker's ACL: the agent patterns, and the bridge's own lines, because the site
+    checks what the bridge brings in against its ACL under the bridge's user name (without
+    them Mosquitto 2.0.11 drops the bridge on the first confirmation coming in)."""
+    p = reg.topic_prefix
+    lines = ["# the bridge: central's confirmations to this site's agents come in through it",
+             f"user {name}", *(f"topic write {p}/{a.id}/ack" for a in reg.site_agents(name)),
+             f"topic deny {p}/{name}/#", ""]  # fmt: skip
+    return render_acl({}, revoked=revoked, prefix=p) + "\n" + "\n".join(lines)
 
 
 def _gid_of(path: Path) -> int:
@@ -175,10 +194,18 @@ def _gid_of(path: Path) -> int:
 
 
 def write_site_config(
-    fleet: Fleet, name: str, out: Path, *, bind: str | None = None, group: str | None = None
+    fleet: Fleet,
+    name: str,
+    out: Path,
+    *,
+    bind: str | None = None,
+    group: str | None = None,
+    centre: str | None = None,
 ) -> Path:
     """Write the site broker's folder (mosquitto.conf with the bridge, and its files); returns
     the conf. Later fleet changes rewrite the folder's password file and ACL."""
+    if centre is not None and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", centre):
+        raise FleetError(f"--centre {centre!r}: expected HOST:PORT")
     gid = -1
     if group is not None:
         try:
@@ -194,7 +221,8 @@ def write_site_config(
         out.mkdir(parents=True, exist_ok=True)
         mode = SECRET_MODE if gid < 0 else SECRET_MODE | 0o040
         conf = atomic_write(out / "mosquitto.conf",
-                            site_conf(reg, name, out, password, bind=bind), mode=mode)  # fmt: skip
+                            site_conf(reg, name, out, password, bind=bind, centre=centre),
+                            mode=mode)  # fmt: skip
         if gid >= 0:
             os.chown(conf, -1, gid)
         write_site_files(fleet, reg, name, out)
