@@ -11,7 +11,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from central.contract.base import AreaCode, Contract, Count, Interval, Ratio, Timestamp
+from central.contract.base import (
+    AreaCode,
+    Contract,
+    Corrected,
+    Count,
+    Interval,
+    Ratio,
+    Timestamp,
+)
 
 Severity = Literal["info", "warn", "critical"]
 AlertEventKind = Literal["open", "update", "resolve"]
@@ -39,7 +47,12 @@ class LowComplianceFigures(_ComplianceFigures):
     threshold: Ratio
     """Compliance below this is low."""
     interval: Interval | None = None
-    """Confidence interval of compliance."""
+    """Confidence interval of compliance (Wilson, over the people judged)."""
+    basis: Literal["point", "interval", "corrected"] | None = None
+    """What the rule judged: the ratio, its interval's upper bound, or the corrected
+    compliance's (the rule's `basis`; "corrected" falls back to "interval" without calibration)."""
+    corrected: Corrected | None = None
+    """Compliance corrected for calibrated cameras' detector errors, when the basis used it."""
 
 
 class NearPharmacy(Contract):

@@ -25,8 +25,6 @@ ALERT_SCHEMA: Final = "siaga.alert/1"
 Event = Literal["open", "update", "resolve"]
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
     """A change to one alert: opened, updated (severity or reason changed) or resolved."""
@@ -79,11 +77,13 @@ class AlertStore:
         self.engine = engine
 
     def apply(self, decisions: Sequence[AlertDecision], now: datetime) -> list[AlertEvent]:
-        """Open new alerts, update open ones that fire again, resolve open ones that don't."""
+        """Open new alerts, update open ones that fire again, resolve open ones that don't;
+        an open alert a decision holds (`hold`: no evidence now) is left as it is."""
         a = schema.alerts.c
         now = utc(now)
         events: list[AlertEvent] = []
-        firing = {d.key: d for d in decisions}
+        held = {d.key for d in decisions if d.hold}
+        firing = {d.key: d for d in decisions if not d.hold}
         with self.engine.begin() as conn:
             open_rows = {
                 (r.rule, r.area_code): r
@@ -118,7 +118,7 @@ class AlertStore:
                                              d.severity, "open", d.reason, d.figures,
                                              utc(row.first_seen), now, None))  # fmt: skip
             for key, row in sorted(open_rows.items()):
-                if key in firing:
+                if key in firing or key in held:
                     continue
                 conn.execute(
                     update(schema.alerts)
@@ -130,6 +130,13 @@ class AlertStore:
                                          json.loads(row.figures), utc(row.first_seen),
                                          utc(row.last_seen), now))  # fmt: skip
         return events
+
+    def open_keys(self) -> set[tuple[str, str]]:
+        """(rule, area) of every open alert (what the rules' hysteresis needs)."""
+        a = schema.alerts.c
+        with self.engine.connect() as conn:
+            q = select(a.rule, a.area_code).where(a.state == "open")
+            return {(r, c) for r, c in conn.execute(q)}
 
     def pending(self, limit: int = 1000) -> list[AlertEvent]:
         """Alerts whose latest event the broker has not acknowledged, oldest first."""
@@ -184,7 +191,7 @@ class RulesEngine:
         """Evaluate at now (default: the clock); returns the changes (then flushes)."""
         now = now or datetime.now(UTC)
         figures = gather(self.engine, self.rules, now, include_unsuitable=self.include_unsuitable)
-        decisions = evaluate(figures, self.rules, now)
+        decisions = evaluate(figures, self.rules, now, self.store.open_keys())
         events = self.store.apply(decisions, now)
         self.flush(now)
         return events

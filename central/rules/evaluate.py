@@ -1,15 +1,21 @@
-"""Pure evaluation: figures + rules + now → the alerts that hold now (no I/O)."""
+"""Pure evaluation: figures + rules + now (+ which alerts are open) → the alerts that hold now.
+
+No I/O. The alerts open before matter to low compliance only: its hysteresis (central/rules/
+evidence.py) judges an open alert by the resolving test and a closed one by the opening test; an
+open one without evidence now is returned with `hold` set, which the alert store leaves as is.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from central import judged
 from central.civic.read import ppkm_level, rate_per_100k
+from central.rules import evidence as ev
 from central.rules.gather import Figures, KelurahanFigures
 from central.rules.model import LowComplianceRule, Rules, Severity
 
@@ -32,6 +38,7 @@ class AlertDecision:
     severity: Severity
     reason: str
     figures: dict[str, Any] = field(default_factory=dict)
+    hold: bool = False  # an open alert with no evidence now: keep it as it is (no update)
 
     @property
     def action(self) -> str:
@@ -52,31 +59,44 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, h)))
 
 
-def compliance_of(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
-    """masked / judged over the window, or None when fewer than min_people were judged (not
-    seen: central/judged.py) or the window is too short."""
-    if k.window_min < rule.window_min:
-        return None
-    return judged.ratio(k.masked, k.unmasked, rule.min_people)
-
-
-def _low(k: KelurahanFigures, rule: LowComplianceRule) -> float | None:
-    c = compliance_of(k, rule)
-    return c if c is not None and c < rule.threshold else None
-
-
 def _compliance_figures(k: KelurahanFigures, c: float) -> dict[str, Any]:
     return {"compliance": round(c, 4), "people_seen": k.people_seen, "masked": k.masked,
             "unmasked": k.unmasked, "judged": k.judged, "window_min": k.window_min}  # fmt: skip
 
 
-def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecision]:
-    """Every alert that holds now, sorted by (rule, area)."""
+def _lows(
+    figures: Figures, lc: LowComplianceRule, rule: str, open_keys: Collection[tuple[str, str]]
+) -> tuple[dict[str, ev.Evidence], set[str]]:
+    """Kelurahan low on evidence for `rule` (its own open alerts set the hysteresis), and those
+    whose open alert has no evidence now (to hold)."""
+    low: dict[str, ev.Evidence] = {}
+    hold: set[str] = set()
+    for code, k in figures.kelurahan.items():
+        e = ev.evidence(k, lc, figures.calibration)
+        was_open = (rule, code) in open_keys
+        state = ev.low_state(e, lc, was_open=was_open)
+        if state and e is not None:
+            low[code] = e
+        elif state is None and was_open:
+            hold.add(code)
+    return low, hold
+
+
+def _hold(rule: str, code: str, severity: Severity) -> AlertDecision:
+    return AlertDecision(rule, code, severity, "", hold=True)
+
+
+def evaluate(
+    figures: Figures, rules: Rules, now: datetime, open_keys: Collection[tuple[str, str]] = ()
+) -> list[AlertDecision]:
+    """Every alert that holds now, sorted by (rule, area); open_keys: the (rule, area) of the
+    alerts open before this evaluation (low compliance's hysteresis)."""
     out: list[AlertDecision] = []
     lc, ms = rules.low_compliance, rules.mask_stock
-    low = {code: c for code, k in figures.kelurahan.items() if (c := _low(k, lc)) is not None}
     if lc.enabled:
-        for code, c in low.items():
+        low, hold = _lows(figures, lc, "low_compliance", open_keys)
+        out += [_hold("low_compliance", code, lc.severity) for code in hold]
+        for code, e in low.items():
             k = figures.kelurahan[code]
             rising = (
                 k.cases_week is not None
@@ -85,19 +105,20 @@ def evaluate(figures: Figures, rules: Rules, now: datetime) -> list[AlertDecisio
             )
             if lc.require_rising_cases and not rising:
                 continue
-            figs = _compliance_figures(k, c) | {
+            figs = _compliance_figures(k, e.ratio) | ev.figures(e) | {
                 "cases_week": k.cases_week, "cases_prev_week": k.cases_prev_week,
                 "threshold": lc.threshold,
             }  # fmt: skip
-            reason = (
-                f"mask compliance {c:.0%} < {lc.threshold:.0%} over {k.window_min:g} min "
-                f"({k.judged} people judged of {k.people_seen} seen)"
-            )
+            reason = ev.describe(e, k, lc)
             if rising:
-                reason += f"; weekly cases rising {k.cases_prev_week} → {k.cases_week}"
+                reason += (f"; kasus mingguan naik / weekly cases rising "
+                           f"{k.cases_prev_week} → {k.cases_week}")  # fmt: skip
             out.append(AlertDecision("low_compliance", code, lc.severity, reason, figs))
     if ms.enabled:
-        for code, c in low.items():
+        low, hold = _lows(figures, lc, "mask_stock", open_keys)
+        out += [_hold("mask_stock", code, ms.severity) for code in hold]
+        for code, e in low.items():
+            c = e.ratio
             k = figures.kelurahan[code]
             near = []
             for p in figures.pharmacies:

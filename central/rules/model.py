@@ -19,14 +19,36 @@ class _Rule(BaseModel):
     enabled: bool = True
 
 
+Basis = Literal["point", "interval", "corrected"]
+
+
 class LowComplianceRule(_Rule):
-    """Low mask compliance in a kelurahan whose weekly cases rise → mask enforcement."""
+    """Low mask compliance in a kelurahan whose weekly cases rise → mask enforcement.
+
+    `basis` says what counts as low (central/rules/evidence.py): "point", the ratio itself below
+    the threshold; "interval" (default), the whole confidence interval below it (its upper bound),
+    so 13 masked of 20 (95 % CI 43–82 %) does not send an operation out while 190 of 312 (55–66 %)
+    does; "corrected", the same on the compliance corrected for calibrated cameras' detector
+    errors (central/uncertainty/correction.py), falling back to "interval" where no calibrated
+    camera contributes. Why "interval" by default: it needs nothing but the counts, so it holds in
+    every kelurahan, and it acts on evidence rather than on noise; "corrected" is the better
+    figure where cameras are calibrated, which is not yet the rule in the city.
+
+    Hysteresis: an open alert resolves only when the evidence says compliance is above
+    threshold + resolve_margin (point: the ratio; interval and corrected: the lower bound), so
+    between opening and resolving lie the interval's width and the margin and a kelurahan
+    hovering at the threshold keeps its state instead of flapping. An open alert whose kelurahan
+    has too few people judged, or too short a window, is held as it is (no figure is no news).
+    """
 
     threshold: float = Field(default=0.70, gt=0, le=1)  # compliance below this is low
     window_min: float = Field(default=20, gt=0, le=1440)  # minutes
     min_people: int = Field(default=20, ge=1, le=1_000_000)  # people judged, not seen
     require_rising_cases: bool = True  # this week's new cases > the week before's
     severity: Severity = "warn"
+    basis: Basis = "interval"
+    level: float = Field(default=0.95, ge=0.5, lt=1)  # confidence level of the interval
+    resolve_margin: float = Field(default=0.02, ge=0, le=0.5)  # above threshold to resolve
 
 
 class MaskStockRule(_Rule):

@@ -24,6 +24,7 @@ from central.rules import (
 )
 from central.rules.evaluate import distance_km, ppkm_level
 from central.store import schema
+from central.uncertainty.correction import Confusion
 from siaga.settings import ConfigError
 
 NOW = datetime(2021, 7, 10, 5, 0, tzinfo=UTC)  # 12:00 in Semarang
@@ -71,12 +72,36 @@ K = "3374010001"
         ({"masked": 0, "unmasked": 0}, {}),  # nobody judged
     ],
 )
-def test_low_compliance(over: dict[str, Any], expected: dict[tuple[str, str], str]) -> None:
-    assert fired(Figures(kelurahan={K: kel(**over)})) == expected
+def test_low_compliance_on_the_point_value(
+    over: dict[str, Any], expected: dict[tuple[str, str], str]
+) -> None:
+    assert fired(Figures(kelurahan={K: kel(**over)}), POINT) == expected
+
+
+POINT = Rules.model_validate({"low_compliance": {"basis": "point"}})
+
+
+@pytest.mark.parametrize(
+    ("masked", "unmasked", "expected"),
+    [  # the default basis: the whole Wilson 95 % interval below 70 %
+        (60, 40, True),  # 60 % (50.2–69.1 %)
+        (64, 36, False),  # 64 % (54.2–72.7 %): the point is low, the evidence is not
+        (13, 7, False),  # the 13 of 20: 65 % (43–82 %)
+        (12, 8, False),  # 60 % of 20 (38.7–78.1 %): fired on the point value, not here
+        (190, 122, True),  # 61 % of 312 (55.4–66.2 %)
+        (6_800, 3_200, True),  # 68 % of 10,000 (67.1–68.9 %): with many people, a small gap
+        (0, 20, True),  # 0 of 20 (0–16.1 %)
+        (0, 0, False),  # nobody judged
+    ],
+)
+def test_low_compliance_on_the_interval(masked: int, unmasked: int, expected: bool) -> None:
+    figures = Figures(kelurahan={K: kel(masked=masked, unmasked=unmasked)})
+    assert ((LC, K) in fired(figures)) is expected
 
 
 def test_low_compliance_without_rising_cases_when_configured() -> None:
-    rules = Rules.model_validate({"low_compliance": {"require_rising_cases": False}})
+    rules = Rules.model_validate({"low_compliance": {"require_rising_cases": False,
+                                                     "basis": "point"}})  # fmt: skip
     assert fired(Figures(kelurahan={K: kel(cases_week=5)}), rules) == {(LC, K): "warn"}
 
 
@@ -98,7 +123,7 @@ MS = "mask_stock"
     ],
 )
 def test_mask_stock(ph: Pharmacy, k_over: dict[str, Any], expected: bool) -> None:
-    got = fired(Figures(kelurahan={K: kel(**k_over)}, pharmacies=(ph,)))
+    got = fired(Figures(kelurahan={K: kel(**k_over)}, pharmacies=(ph,)), POINT)
     assert ((MS, K) in got) is expected
 
 
@@ -157,8 +182,16 @@ def test_decision_carries_reason_and_figures() -> None:
     (d,) = [d for d in evaluate(Figures(kelurahan={K: kel()}), DEFAULT_RULES, NOW)
             if d.rule == LC]  # fmt: skip
     assert d.action == "mask enforcement operation"
-    assert "60% < 70%" in d.reason and "5 → 10" in d.reason
+    assert d.reason == (
+        "kepatuhan masker 60 % (IK 95 % 50–69 %, 100 orang) seluruh interval di bawah 70 % "
+        "selama 20 menit (100 orang terlihat) / mask compliance 60 % (95 % CI 50–69 %, "
+        "100 people) whole interval below 70 % over 20 min (100 people seen); "
+        "kasus mingguan naik / weekly cases rising 5 → 10"
+    )
     assert d.figures["compliance"] == 0.6 and d.figures["people_seen"] == 100
+    assert d.figures["interval"] == {"method": "wilson", "level": 0.95, "low": 0.502,
+                                     "high": 0.6906, "n": 100}  # fmt: skip
+    assert d.figures["basis"] == "interval" and d.figures["corrected"] is None
 
 
 # ---- rules files ----
@@ -286,3 +319,21 @@ def test_gather_from_the_database_and_alert(engine: Engine) -> None:
     lc = next(e for e in events if e.rule == "low_compliance")
     assert lc.figures["cases_week"] == 30 and lc.figures["cases_prev_week"] == 10
     assert RulesEngine(engine, DEFAULT_RULES).run(NOW) == []  # unchanged: nothing to publish
+
+
+def test_corrected_basis_judges_the_corrected_figure_and_says_so() -> None:
+    # Unmasked faces called masked 30 % of the time: a true 60 % shows as 0.66 / 0.93 = 71 %.
+    conf = Confusion(mask=(9_000, 500, 500), no_mask=(3_000, 6_000, 1_000))
+    cam = ("box1", "cam1")
+    k = kel(masked=710, unmasked=290, people_seen=1_000, cameras={cam: (710, 290)})
+    corrected = Rules.model_validate({"low_compliance": {"basis": "corrected"}})
+    assert fired(Figures(kelurahan={K: k}), DEFAULT_RULES) == {}  # 71 % (68.1–73.7 %)
+    (d,) = evaluate(Figures(kelurahan={K: k}, calibration={cam: conf}), corrected, NOW)
+    assert d.figures["basis"] == "corrected"
+    assert d.figures["corrected"]["compliance"] == pytest.approx(0.6, abs=0.005)
+    assert d.figures["corrected"]["high"] < 0.7 and d.figures["corrected"]["share"] == 1.0
+    assert d.reason.startswith("kepatuhan masker terkoreksi 60 % (IK 95 % ")
+    assert "/ corrected mask compliance 60 % (95 % CI " in d.reason
+    assert "counted 71 %, corrected for detector errors, 100 % from calibrated cameras" in d.reason
+    # No calibrated camera in the kelurahan: the interval on the counts decides.
+    assert fired(Figures(kelurahan={K: k}, calibration={("box9", "cam9"): conf}), corrected) == {}
