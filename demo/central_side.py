@@ -7,7 +7,7 @@ import argparse
 import json
 import socket
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,10 @@ def load_civic_samples(svc: Any) -> None:
           + ", ".join(f"{n} {k} rows" for k, n in rows.items())
           + f"; synthetic for {kel.name}: "
           + ", ".join(f"{n} {k} rows" for k, n in added.items()))  # fmt: skip
-    history = load_history(svc.engine, codes, now.date())
+    first = local["cases"][0]  # the demo kelurahan's own cases start a fortnight ago
+    c, a, r, d = (int(str(first[k])) for k in ("confirmed", "active", "recovered", "deaths"))
+    anchor = (date.fromisoformat(str(first["date"])), c, a, r, d)
+    history = load_history(svc.engine, codes, now.date(), extra={DEMO_KELURAHAN: anchor})
     print(f"civic: SYNTHETIC history of the {HISTORY_DAYS} days before for the city page: "
           + ", ".join(f"{n} {k} rows" for k, n in history.items()))  # fmt: skip
 

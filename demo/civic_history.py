@@ -34,8 +34,20 @@ COMMODITIES = {"beras_medium": ("kg", 10_500, 12_000), "minyak_goreng": ("litre"
 CASES_END = {"33.74.01.1001": (120, 14, 100, 6), "33.74.01.1002": (85, 7, 75, 3)}
 
 
-def history_rows(today: date, *, kota: str, seed: int = 21) -> dict[str, list[dict[str, object]]]:
-    """Rows per civic module for the HISTORY_DAYS days ending two days before `today`."""
+# kelurahan → (the day of its first real row, confirmed, active, recovered, deaths on it)
+Anchors = dict[str, tuple[date, int, int, int, int]]
+
+
+def _anchors(today: date, extra: Anchors | None) -> Anchors:
+    yesterday = today - timedelta(days=1)
+    return {**{k: (yesterday, *v) for k, v in CASES_END.items()}, **(extra or {})}
+
+
+def history_rows(today: date, *, kota: str, extra: Anchors | None = None,
+                 seed: int = 21) -> dict[str, list[dict[str, object]]]:  # fmt: skip
+    """Rows per civic module for the HISTORY_DAYS days ending two days before `today`; cases
+    of each anchored kelurahan (the sample ones, and `extra`) for the days before its anchor,
+    rising to it."""
     rng = random.Random(seed)
     days = [today - timedelta(days=HISTORY_DAYS + 1 - i) for i in range(HISTORY_DAYS)]
     entries = [{"date": d.isoformat(), "entry_point": p,
@@ -65,9 +77,11 @@ def history_rows(today: date, *, kota: str, seed: int = 21) -> dict[str, list[di
                         "source": source, "area_code": list(CASES_END)[i % 2], "item": item,
                         "unit": unit, "quantity": qty * rng.uniform(0.5, 0.9) // 1})  # fmt: skip
     cases = []
-    for kel, (confirmed, _active, recovered, deaths) in CASES_END.items():
-        for i, d in enumerate(days):
-            back = HISTORY_DAYS - i  # days before the sample row
+    for kel, (anchor, confirmed, _active, recovered, deaths) in _anchors(today, extra).items():
+        for d in days:
+            back = (anchor - d).days  # days before the anchor row
+            if back <= 0:
+                continue
             c = confirmed - back
             dead = deaths - (1 if back > 15 else 0)
             rec = min(recovered - back // 2 - 3, c - dead)
@@ -77,10 +91,11 @@ def history_rows(today: date, *, kota: str, seed: int = 21) -> dict[str, list[di
     return {"entries": entries, "staples": staples, "aid": aid, "cases": cases}
 
 
-def load_history(engine: Engine, areas: AreaCodes, today: date) -> dict[str, int]:
+def load_history(engine: Engine, areas: AreaCodes, today: date,
+                 extra: Anchors | None = None) -> dict[str, int]:  # fmt: skip
     """Validate (as an import would) and write history_rows; rows per module."""
     written = {}
-    for name, raws in history_rows(today, kota=areas.kota).items():
+    for name, raws in history_rows(today, kota=areas.kota, extra=extra).items():
         module = MODULES[name]
         valid = validate_rows(module, [RawRow(i + 1, r) for i, r in enumerate(raws)], areas,
                               where=f"synthetic {name} history")  # fmt: skip
