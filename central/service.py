@@ -130,7 +130,10 @@ class ApiServer:
                 exc.errno, f"api: cannot listen on {host}:{port}: {exc.strerror}"
             ) from None
         self.host, self.port = host, int(self.sock.getsockname()[1])
-        cfg = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # log_config=None: uvicorn's lines go through the root handler (siaga/logs.py), with
+        # a journald priority under systemd, rather than its own handler and format.
+        cfg = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                             log_config=None)  # fmt: skip
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name="api", daemon=True)  # fmt: skip

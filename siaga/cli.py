@@ -23,6 +23,7 @@ from typing import Any
 
 from siaga import __version__
 from siaga.extras import missing_for
+from siaga.logs import setup_logging
 
 ENTRY_POINTS = "siaga.commands"
 
@@ -119,14 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser(found)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG
-        if args.verbose > 1
-        else logging.INFO
-        if args.verbose
-        else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # journald gets `<N>`-prefixed lines without timestamps; a terminal gets timestamps.
+    setup_logging(logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose
+                  else logging.WARNING)  # fmt: skip
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
