@@ -16,8 +16,8 @@ Prometheus scraping the boxes; see docs/deployment.md for the firewall rule that
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -37,10 +37,11 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from agent.holding import Holding
+from agent.outbox import Outbox
+from agent.publisher import Publisher
 from siaga import __version__
-
-if TYPE_CHECKING:
-    from agent.health import Watched
+from siaga.wire import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,24 @@ def latency_histogram() -> Histogram:
     """One camera's capture → counted time per processed frame (queueing included)."""
     return Histogram("siaga_agent_frame_to_count_seconds", "frame capture to its counting",
                      registry=None, buckets=LATENCY_BUCKETS_S)  # fmt: skip
+
+
+class Watched(Protocol):
+    """What AgentCollector reads: agent/health.py's Watched. A protocol, so that this module
+    stays below health and worker (the worker imports the histograms from here)."""
+
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def model(self) -> ModelInfo: ...
+    @property
+    def workers(self) -> Sequence[Any]: ...  # agent.worker.CameraWorker
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def holding(self) -> Holding: ...
+    @property
+    def publisher(self) -> Publisher: ...
 
 
 class AgentCollector:

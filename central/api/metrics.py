@@ -16,9 +16,9 @@ precomputed percentiles.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -27,10 +27,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from central.summaries import SummaryBoard
 from siaga import __version__
-
-if TYPE_CHECKING:
-    from central.api.app import ApiContext
 
 # Collector.metrics() keys exported as counters; dicts become one counter labelled by LABELS.
 INGEST_COUNTERS = {
@@ -53,6 +51,26 @@ INGEST_GAUGES = {
     "queue_max": "the inbox's capacity in messages",
     "receive_max": "messages the broker may have in flight to this collector",
 }
+
+
+class ApiContext(Protocol):
+    """What /metrics reads: central/api/app.py's ApiContext. A protocol, so that this module
+    stays below the app that imports it."""
+
+    @property
+    def board(self) -> SummaryBoard: ...
+    @property
+    def ingest_metrics(self) -> Callable[[], Mapping[str, Any]]: ...
+    @property
+    def mqtt_connected(self) -> Callable[[], Mapping[str, bool]]: ...
+    @property
+    def runs_jobs(self) -> Callable[[], bool] | None: ...
+    @property
+    def requests(self) -> Mapping[tuple[str, str, int], int]: ...
+    @property
+    def request_seconds(self) -> Mapping[str, float]: ...
+    @property
+    def collectors(self) -> Sequence[Any]: ...
 
 
 class CentralCollector:
