@@ -231,9 +231,10 @@ class DashboardSection(_Section):
     - mqtt_ws_url: the broker's WebSocket listener as the *browser* reaches it (`wss://…/mqtt`);
       the operations view subscribes there with the dashboard credential (mqtt_username and
       mqtt_password, the `siaga fleet service --role dashboard` user), handed only to callers
-      with a read token. public_mqtt: the public view subscribes there too, anonymously, to the
-      area summaries only (for a listener whose ACL lets anonymous clients read exactly those);
-      otherwise the public view uses the HTTP stream;
+      with a read token. public_mqtt: the public view subscribes there too, to the area
+      summaries only, as public_username / public_password (the `--role public` user, whose ACL
+      reads exactly those; not a secret: every visitor's browser receives it) or anonymously
+      when unset; otherwise the public view uses the HTTP stream;
     - fallback_after_s: how long the page waits for the broker before it also opens the HTTP
       stream (it keeps retrying the broker and closes the stream once connected).
     """
@@ -245,6 +246,8 @@ class DashboardSection(_Section):
     mqtt_username: str | None = Field(default=None, max_length=128)
     mqtt_password: SecretStr | None = None
     public_mqtt: bool = False
+    public_username: str | None = Field(default=None, max_length=128)
+    public_password: str | None = Field(default=None, max_length=256)
     fallback_after_s: float = Field(default=5.0, ge=0.5, le=300)
     topic_prefix: str | None = None  # None: [mqtt] topic_prefix (the service fills it in)
 

@@ -58,9 +58,11 @@ def content_security_policy(section: DashboardSection) -> str:
     connect = " ".join(filter(None, ["'self'", _origin(section.mqtt_ws_url)]))
     img = " ".join(filter(None, ["'self'", "data:", _origin(section.tile_url)]))
     # Leaflet and uPlot position elements through element.style (CSSOM), which style-src
-    # governs only for attributes; 'unsafe-inline' there allows no script.
+    # governs only for attributes; 'unsafe-inline' there allows no script. mqtt.js runs its
+    # keep-alive timer in a worker made from a blob (timers in a background tab are throttled).
     return (f"default-src 'self'; script-src 'self'; connect-src {connect}; img-src {img}; "
-            "style-src 'self' 'unsafe-inline'; font-src 'self'; object-src 'none'; "
+            "style-src 'self' 'unsafe-inline'; font-src 'self'; worker-src 'self' blob:; "
+            "object-src 'none'; "
             "base-uri 'none'; frame-ancestors 'none'; form-action 'none'")  # fmt: skip
 
 
@@ -113,7 +115,11 @@ def dashboard_router(engine: Engine, section: DashboardSection, access: ReadAcce
                 mqtt = {"url": section.mqtt_ws_url, "username": section.mqtt_username,
                         "password": password.get_secret_value() if password else None}  # fmt: skip
         elif section.mqtt_ws_url and section.public_mqtt:
-            mqtt = {"url": section.mqtt_ws_url, "username": None, "password": None}
+            mqtt = {
+                "url": section.mqtt_ws_url,
+                "username": section.public_username,
+                "password": section.public_password,
+            }  # the public role's, not a secret
         return {
             "view": view, "tile_url": section.tile_url,
             "tile_attribution": section.tile_attribution, "mqtt": mqtt,

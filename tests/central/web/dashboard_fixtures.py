@@ -103,6 +103,14 @@ def load_civic(svc: Any) -> None:
     lng, lat = svc.areas.kelurahan[KEL_CAM].centroid
     load_local(svc.engine, codes, local_rows(KEL_CAM, lat=lat, lng=lng, today=now.date(), now=now),
                now=now)  # fmt: skip
+    # Two more rates for the cases layer: 3 new cases in 10,000 people (30: 20–50) and none.
+    for code, new in ((KEL_FEW, 3), (KEL_SILENT, 0)):
+        days = [now.date() - timedelta(days=7), now.date()]
+        rows = {"population": [{"kelurahan_code": code, "year": now.year, "population": 10_000}],
+                "cases": [{"kelurahan_code": code, "date": d.isoformat(), "residency": "resident",
+                           "confirmed": 20 + i * new, "active": 5 + i * new, "recovered": 15,
+                           "deaths": 0} for i, d in enumerate(days)]}  # fmt: skip
+        load_local(svc.engine, codes, rows, now=now)
 
 
 class Agent:
@@ -201,17 +209,28 @@ def chromium(tmp: Path, *, width: int = 1366, height: int = 768) -> Any:
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     opts.timeouts = {"pageLoad": int(WAIT_S * 1000), "script": int(WAIT_S * 1000)}
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    if width < 500:  # under headless Chromium's smallest window: a phone's viewport, emulated
+        drv.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+        )
+    return drv
 
 
-def open_dashboard(drv: Any, city: City, view: str = "public") -> None:
+def open_dashboard(
+    drv: Any, city: City, view: str = "public", token: str | None = None, *, ready: bool = True
+) -> None:
     """Load the view (the operations one signed in with the read token) and wait until ready."""
-    path = "/dashboard/ops" if view == "ops" else "/dashboard"
-    if view == "ops":
-        drv.get(f"{city.url}/dashboard/static/vendor/manifest.json")  # same origin, no app
-        drv.execute_script("sessionStorage.setItem('siaga.token', arguments[0])", city.token)
-    drv.get(f"{city.url}{path}")
-    wait_for(drv, "return document.body.dataset.ready === 'true'", what="the page to start")
+    from selenium.webdriver.common.by import By
+
+    drv.get(f"{city.url}{'/dashboard/ops' if view == 'ops' else '/dashboard'}")
+    if view == "ops":  # the operator types the token into the page's form, as in the room
+        wait_for(drv, "return !document.getElementById('token-form').hidden", what="token form")
+        drv.find_element(By.ID, "token").send_keys(token or city.token)
+        drv.find_element(By.CSS_SELECTOR, "#token-form button").click()
+    if ready:
+        wait_for(drv, "return document.body.dataset.ready === 'true'", what="the page to start")
 
 
 def wait_for(drv: Any, script: str, *args: Any, timeout_s: float = WAIT_S, what: str = "") -> Any:

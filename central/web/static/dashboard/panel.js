@@ -83,17 +83,14 @@ export function renderPanel(root, level, code, payload, crumbs) {
   }
 }
 
-// Series answers normalised to {t: seconds[], people: [], compliance: [] (0..100 or null)}.
-// Accepts a list of bins, or an object holding one under bins/points/series/data.
+// A series answer (GET /series/…, docs/schema/series.schema.json: points of (from, to] bins) as
+// uPlot columns: bin starts in seconds, people seen, compliance in % (null: too few judged).
 export function seriesColumns(body) {
-  const rows = Array.isArray(body) ? body : (body?.bins || body?.points || body?.series || body?.data || []);
   const out = { t: [], people: [], compliance: [] };
-  for (const r of rows) {
-    const when = r.start ?? r.from ?? r.bin_start ?? r.time ?? r.t ?? r.date ?? r.day;
-    if (when === undefined) continue;
-    out.t.push(Date.parse(when) / 1000);
-    out.people.push(r.people_seen ?? null);
-    out.compliance.push(r.compliance === null || r.compliance === undefined ? null : 100 * r.compliance);
+  for (const p of body?.points || []) {
+    out.t.push(Date.parse(p.from) / 1000);
+    out.people.push(p.people_seen);
+    out.compliance.push(p.compliance === null ? null : 100 * p.compliance);
   }
   return out;
 }
