@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#0a7480", "#cf222e", "#57606a")
 W, H = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 76, 12, 12, 28
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +129,24 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series],
     return _frame(title, [*body, *_x_labels(labels, xs)])
 
 
+def _short(label: str, most: int = 22) -> str:
+    """A bar label that fits left of the bars (the full one is in the bar's tooltip)."""
+    return label if len(label) <= most else label[: most - 1] + "…"
+
+
 def hbars(title: str, labels: Sequence[str], series: Sequence[Series],
           fmt: Callable[[float], str]) -> Markup:  # fmt: skip
     """Horizontal bars: one group per label, one bar per series in it, value written at its end."""
     row_h = 14 * len(series) + 10
     height = TOP + row_h * len(labels) + 8
-    left = 170
+    left = 180
     plot_w = W - left - 80
     top = max((v or 0 for s in series for v in s.values), default=0) or 1.0
     body = []
     for i, label in enumerate(labels):
         y0 = TOP + row_h * i
         body.append(f'<text class="label" x="{left - 8}" y="{y0 + row_h / 2 + 2:.1f}" '
-                    f'text-anchor="end">{escape(label[:28])}</text>')  # fmt: skip
+                    f'text-anchor="end">{escape(_short(label))}</text>')  # fmt: skip
         for j, s in enumerate(series):
             v = s.values[i] or 0
             w = plot_w * v / top

@@ -88,8 +88,9 @@ def _commodity(c: Commodity, f: CityFigures, lang: Lang, labels: list[str]) -> d
     name = i18n.tidy(c.name)
     return {
         "name": name, "unit": c.unit, "series": series, "newest": c.newest, "stock": c.stock,
-        "price_chart": line_chart(f"{name}: {i18n.text('price_per_market', lang)}", labels,
-                                  series, lambda v: i18n.rupiah(v, lang)),
+        # axis in plain numbers (Rp per unit said beside the chart): narrow screens keep them
+        "price_chart": line_chart(f"{name}: {i18n.text('price_per_market', lang)} (Rp/{c.unit})",
+                                  labels, series, lambda v: i18n.number(v, lang)),
         "stock_chart": hbars(f"{name}: {i18n.text('stock_per_market', lang)}",
                              [m.market_name for m in c.newest], [stock],
                              lambda v: f"{i18n.number(v, lang)} {c.unit}"),
