@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 export SIAGA_SHARED ?= $(abspath ../shared)
 export SIAGA_MODEL_PATH ?= $(SIAGA_SHARED)/models
 OUT ?= out
+# e.g. DEMO_ARGS='--duration 0': `siaga demo` serves the dashboard until Ctrl-C in a terminal
+DEMO_ARGS ?=
 
 .PHONY: setup demo-setup sysdeps demo-sysdeps demo test lint unit bench clean
 
@@ -65,7 +67,7 @@ sysdeps:
 
 demo: demo-setup demo-sysdeps
 	$(VENV)/bin/siaga models
-	$(VENV)/bin/siaga demo --workdir $(OUT)/demo
+	$(VENV)/bin/siaga demo --workdir $(OUT)/demo $(DEMO_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
