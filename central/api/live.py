@@ -10,8 +10,9 @@ payloads, so the page has one code path for both:
 - GET /live/ops (read token): the same plus `alert` events shaped as the `siaga.alert/1` messages
   of the alerts topic (event open / update / resolve), from the alerts table.
 
-A stream sends every area summary when it opens, then those that changed after each summary
-pass, checked every POLL_S; alerts are read once per POLL_S for all streams together (AlertsWatch).
+A stream sends every area summary when it opens and again after each summary pass (the board's
+pass counter, checked every POLL_S), as central republishes every retained summary each pass;
+alerts are read once per POLL_S for all streams together (AlertsWatch).
 A comment line every HEARTBEAT_S keeps proxies from closing an idle stream; a stream ends after
 STREAM_MAX_S (the browser reconnects at once), so that a stopping server is never held up by
 one for long.
@@ -104,7 +105,6 @@ def alert_changes(
 
 async def _stream(request: Request, board: SummaryBoard,
                   alerts: AlertsWatch | None) -> AsyncIterator[str]:  # fmt: skip
-    sent: dict[tuple[str, str], dict[str, Any]] = {}
     passes = -1
     seen: dict[int, dict[str, Any]] | None = None
     started = beat = time.monotonic()
@@ -117,10 +117,7 @@ async def _stream(request: Request, board: SummaryBoard,
             passes = board.passes
             for level in PUBLIC_LEVELS:
                 for s in board.of_level(level):
-                    key = (s.level, s.key)
-                    if sent.get(key) != s.payload:
-                        sent[key] = s.payload
-                        yield sse("summary", s.payload)
+                    yield sse("summary", s.payload)
         if alerts is not None:
             now = await run_in_threadpool(alerts.snapshot)
             for event in alert_changes(seen, now):
