@@ -6,7 +6,10 @@ The report for day D is cut off at D hour:minute local time (12:00 WIB by defaul
   the newest window_end used; people_seen of every window, masked / unmasked / judged of those
   that count towards compliance and not_judged = people_seen − judged (central/judged.py: an
   unsuitable camera's people are seen, not judged); the ratio masked / judged has the same
-  minimum of people judged as the summaries;
+  minimum of people judged as the summaries; with it, its Wilson 95 % interval
+  (compliance_low / compliance_high) and, where calibrated cameras contribute, the compliance
+  corrected for their detector errors with its interval and the share of judged people it
+  covers (central/uncertainty/: the summaries' `interval` and `corrected`, as flat figures);
 - COVID cases (`cases`): per kelurahan and residency the newest row dated ≤ D (cumulative), summed;
 - isolation beds (`beds`): per hospital and room type the newest row dated ≤ D, summed (the
   report keeps reports older than the rules' max_age_days and shows them late);
@@ -38,6 +41,9 @@ from central.civic import read
 from central.civic.read import CASE_FIELDS
 from central.daily import report_cutoff
 from central.store import schema
+from central.uncertainty.calibrations import read_calibrations
+from central.uncertainty.columns import COLUMNS, CameraTally, flat
+from central.uncertainty.correction import Corrected
 from siaga.timeutil import aware
 
 Value = int | float | None
@@ -163,14 +169,18 @@ def build_report(
         sums = judged.sums(c, include_unsuitable=include_unsuitable)
         sum_seen, sum_masked, sum_unmasked = sums[0], sums[1], sums[2]
         q = (
-            select(c.kelurahan_code, sum_seen, sum_masked, sum_unmasked, func.max(c.window_end))
+            select(c.kelurahan_code, c.agent_id, c.camera_id, sum_seen, sum_masked, sum_unmasked,
+                   func.max(c.window_end))
             .where(c.window_end > cut_utc - timedelta(hours=24), c.window_end <= cut_utc)
-            .group_by(c.kelurahan_code)
+            .group_by(c.kelurahan_code, c.agent_id, c.camera_id)
         )  # fmt: skip
         n = judged.as_int
-        for kel, p, m, u, newest in conn.execute(q):
+        tally = CameraTally()  # per camera, for the correction of calibrated cameras
+        for kel, agent, camera, p, m, u, newest in conn.execute(q):
             b.add(kel, "counts", newest, people_seen=n(p), masked=n(m), unmasked=n(u),
                   judged=n(m) + n(u), not_judged=n(p) - n(m) - n(u))  # fmt: skip
+            tally.add(b.areas_of(kel), (agent, camera, kel), n(m), n(u))
+        correction = tally.correction(read_calibrations(conn))
 
         # cases: per (kelurahan, residency) the newest date <= day
         for cs in read.cases(conn, day):
@@ -197,14 +207,15 @@ def build_report(
     )  # fmt: skip
     areas = [(city, city_name, CITY_LEVEL)] + [(r.code, r.name, KECAMATAN_LEVEL) for r in kec_rows]
     for code, name, level in areas:
+        corrected = correction.of(tally.members.get(code, ()))
         report.figures.extend(_area_figures(b, code, name, level, min_people_for_ratio,
-                                            sorted(aid_items)))  # fmt: skip
+                                            sorted(aid_items), corrected))  # fmt: skip
     return report
 
 
 def _area_figures(
     b: _Builder, code: str, name: str, level: str, min_people: int,
-    aid_items: Iterable[tuple[str, str, str]],
+    aid_items: Iterable[tuple[str, str, str]], corrected: Corrected | None,
 ) -> list[Figure]:  # fmt: skip
     out: list[Figure] = []
 
@@ -220,6 +231,10 @@ def _area_figures(
         fig(k, val(a, k) if a else 0, "people", "counts", a)
     ratio = judged.compliance(a.sums["masked"], a.sums["unmasked"], min_people) if a else None
     fig("mask_compliance", ratio, "ratio", "counts", a)
+    masked, unmasked = (int(a.sums["masked"]), int(a.sums["unmasked"])) if a else (0, 0)
+    cols = flat(masked, unmasked, corrected, min_people=min_people)
+    for k in COLUMNS:
+        fig(k, cols[k], "ratio", "counts", a)
 
     for res in RESIDENCIES:
         a = b.get(code, f"cases:{res}")
