@@ -51,7 +51,9 @@ def _file(folder: Path | None, name: str, media: str, what: str, cmd: str) -> Fi
     path = folder / name
     if not path.is_file():
         raise HTTPException(404, f"no {name} in {what} (`{cmd}` builds it)")
-    return FileResponse(path, media_type=media, filename=name)
+    # The HTML report opens in the browser (the dashboard links to it); data files download.
+    shown = "inline" if media.startswith("text/html") else "attachment"
+    return FileResponse(path, media_type=media, filename=name, content_disposition_type=shown)
 
 
 def decisions_router(engine: Engine, report_dir: Path | None, opendata_dir: Path | None, *,

@@ -1,22 +1,25 @@
-"""Report writers: JSON, CSV (one row per figure) and a standalone HTML page; atomic files."""
+"""Report writers: JSON and CSV (one row per figure) for machines, a standalone HTML page for
+people (Jinja2 template, central/report/html_view.py); atomic files."""
 
 from __future__ import annotations
 
 import csv
-import html
+import functools
 import io
 import json
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from central.daily import atomic_write
 from central.report.build import Figure, Report
+from central.report.html_view import view
 from siaga.timeutil import iso
 
 REPORT_SCHEMA = "siaga.report/1"
 CSV_HEADER = ("area", "area_name", "figure", "value", "unit", "source", "as_of", "late")
 FORMATS = ("csv", "html", "json")  # json last: its presence marks a complete report
-
 
 
 def _figure(f: Figure) -> dict[str, Any]:
@@ -51,40 +54,22 @@ def to_csv(r: Report) -> str:
     return buf.getvalue()
 
 
-_CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
-margin-bottom:2em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}
-td.v{text-align:right}tr.late td{background:#fde2e1}.note{color:#555}"""
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report templates (package data), HTML-escaped, failing on an undefined name."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("central.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
 
 def to_html(r: Report) -> str:
-    """A readable standalone page (inline CSS, no external assets): one table per area."""
-    e = html.escape
-    tz = r.cutoff.tzinfo
-    parts = [
-        "<!DOCTYPE html>", '<html lang="id"><head><meta charset="utf-8">',
-        f"<title>Siaga report {e(r.day.isoformat())}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Laporan harian Siaga — {e(r.city_name)}, {e(r.day.isoformat())}</h1>",
-        f'<p class="note">Cut-off {e(r.cutoff.isoformat())} ({e(r.timezone)}); generated '
-        f"{e(r.generated_at.astimezone(tz).isoformat(timespec='seconds'))}. Rows shaded red are "
-        f"late: no data, or data older than {r.late_after_h:g} h before the cut-off.</p>",
-    ]  # fmt: skip
-    areas: dict[str, list[Figure]] = {}
-    for f in r.figures:
-        areas.setdefault(f.area_code, []).append(f)
-    for code, figs in areas.items():
-        parts.append(f"<h2>{e(figs[0].area_name)} ({e(code)}, {e(figs[0].level)})</h2>")
-        parts.append("<table><tr><th>figure</th><th>value</th><th>unit</th><th>source</th>"
-                     "<th>as of</th><th>late</th></tr>")  # fmt: skip
-        for f in figs:
-            value = "—" if f.value is None else str(f.value)
-            as_of = "—" if f.as_of is None else f.as_of.astimezone(tz).isoformat("T", "minutes")
-            cls = ' class="late"' if f.late else ""
-            parts.append(f"<tr{cls}><td>{e(f.figure)}</td><td class=\"v\">{e(value)}</td>"
-                         f"<td>{e(f.unit)}</td><td>{e(f.source)}</td><td>{e(as_of)}</td>"
-                         f"<td>{'late' if f.late else ''}</td></tr>")  # fmt: skip
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    """The page people read (templates/report.html over html_view.view): Bahasa Indonesia,
+    labelled figures, Indonesian number format, per-kecamatan chart as inline SVG; standalone
+    (inline CSS, no script, no external asset)."""
+    return _templates().get_template("report.html").render(view(r))
 
 
 def report_paths(out_dir: Path, r: Report | None = None, *, day: Any = None) -> dict[str, Path]:
