@@ -7,7 +7,10 @@ what it means there (see central/report/build.py):
   the kelurahan: people seen of every window, masked / unmasked / judged of the windows that
   count towards compliance (central/judged.py: not those of cameras whose view cannot judge
   masks), not judged = people seen − judged; the compliance ratio masked / judged is empty below
-  the minimum of people judged;
+  the minimum of people judged; its Wilson 95 % interval (compliance_low / _high, given at any
+  number judged: its width says how far the ratio can be trusted) and, where calibrated cameras
+  contribute, the compliance corrected for their known detector errors with its interval and
+  the share of judged people it covers (central/uncertainty/, as in the summaries and report);
 - cases: city residents only (out-of-town patients have no city kelurahan), the newest
   cumulative row dated ≤ D; new cases over 7 days = confirmed at D − confirmed at D − 7;
 - beds: the hospitals located in the kelurahan, per hospital and room type the newest row
@@ -26,6 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
@@ -34,6 +38,8 @@ from central import judged
 from central.civic import read
 from central.daily import report_cutoff
 from central.store import schema
+from central.uncertainty.calibrations import read_calibrations
+from central.uncertainty.columns import CameraTally, flat
 from siaga.timeutil import iso
 
 Value = int | float | str | None
@@ -66,6 +72,25 @@ KELURAHAN_FIELDS: tuple[Field, ...] = (
           "people_seen - judged: counted, but their mask could not be judged"),
     Field("mask_compliance", "number", "ratio 0-1",
           "masked / judged; empty when fewer than min_people_for_ratio were judged"),
+    Field("compliance_low", "number", "ratio 0-1",
+          "Batas bawah interval kepercayaan 95 % (Wilson) dari masked / judged; kosong bila tak "
+          "seorang pun dinilai / Lower bound of the 95 % (Wilson) confidence interval of "
+          "masked / judged; empty when nobody was judged (given below min_people_for_ratio too)"),
+    Field("compliance_high", "number", "ratio 0-1",
+          "Batas atas interval kepercayaan 95 % / Upper bound of that interval"),
+    Field("compliance_corrected", "number", "ratio 0-1",
+          "Kepatuhan dikoreksi untuk kesalahan detektor yang terukur pada kamera terkalibrasi; "
+          "kosong tanpa kamera terkalibrasi atau di bawah min_people_for_ratio / Compliance "
+          "corrected for the detector errors measured when the cameras were calibrated; empty "
+          "without a calibrated camera or below min_people_for_ratio judged"),
+    Field("compliance_corrected_low", "number", "ratio 0-1",
+          "Batas bawah interval 95 % kepatuhan terkoreksi (termasuk ketidakpastian kalibrasi) / "
+          "Lower bound of its 95 % interval (sampling and calibration uncertainty)"),
+    Field("compliance_corrected_high", "number", "ratio 0-1",
+          "Batas atas interval itu / Upper bound of that interval"),
+    Field("corrected_share", "number", "ratio 0-1",
+          "Bagian orang yang dinilai oleh kamera terkalibrasi (sisanya masuk tanpa koreksi) / "
+          "Share of the people judged that calibrated cameras saw (the rest enter uncorrected)"),
     Field("cases_confirmed", "integer", "people",
           "COVID-19 confirmed cases among residents, cumulative as of the day"),
     Field("cases_active", "integer", "people", "Residents under treatment or isolation that day"),
@@ -152,14 +177,20 @@ def build_opendata(
         ).all()  # fmt: skip
         sums = judged.sums(c, include_unsuitable=include_unsuitable)
         sum_seen, sum_masked, sum_unmasked = sums[0], sums[1], sums[2]
-        counts = {
-            r[0]: r[1:]
-            for r in conn.execute(
-                select(c.kelurahan_code, sum_seen, sum_masked, sum_unmasked, func.max(c.window_end))
-                .where(c.window_end > cut - timedelta(hours=24), c.window_end <= cut)
-                .group_by(c.kelurahan_code)
-            )
-        }  # fmt: skip
+        counts: dict[str, list[Any]] = {}
+        tally = CameraTally()  # per camera, for the correction of calibrated cameras
+        for kel, agent, camera, p, m, u, newest in conn.execute(
+            select(c.kelurahan_code, c.agent_id, c.camera_id, sum_seen, sum_masked, sum_unmasked,
+                   func.max(c.window_end))
+            .where(c.window_end > cut - timedelta(hours=24), c.window_end <= cut)
+            .group_by(c.kelurahan_code, c.agent_id, c.camera_id)
+        ):  # fmt: skip
+            acc = counts.setdefault(kel, [0, 0, 0, None])
+            p, m, u = judged.as_int(p), judged.as_int(m), judged.as_int(u)
+            acc[0], acc[1], acc[2] = acc[0] + p, acc[1] + m, acc[2] + u
+            acc[3] = _newest(acc[3], newest)
+            tally.add([kel], (agent, camera, kel), m, u)
+        correction = tally.correction(read_calibrations(conn))
         cases = read.resident_cases(conn, day)
         population = read.population(conn, day.year)
         beds: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -200,6 +231,8 @@ def build_opendata(
             "people_seen": seen, "masked": masked, "unmasked": unmasked,
             "judged": masked + unmasked, "not_judged": seen - masked - unmasked,
             "mask_compliance": judged.compliance(masked, unmasked, min_people_for_ratio),
+            **flat(masked, unmasked, correction.of(tally.members.get(code, ())),
+                   min_people=min_people_for_ratio),
             "cases_confirmed": cs.get("confirmed"), "cases_active": cs.get("active"),
             "cases_recovered": cs.get("recovered"), "cases_deaths": cs.get("deaths"),
             "cases_new_7d": new_7d, "population": pop,

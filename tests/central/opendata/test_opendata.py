@@ -18,8 +18,11 @@ from central.opendata.build import AID_FIELDS
 from central.opendata.run import run_due
 from central.report.run import ReportScheduler
 from central.store import schema
+from central.store.writes import Store
 from siaga.cli import main
+from siaga.wire import CameraCalibration, CameraHealth, DetectorConfusion, ModelInfo, StatusMessage
 from tests.central.civic_fixtures import civic_row, utc
+from tests.central.report.test_report_uncertainty import CONFUSION
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = date(2021, 7, 10)  # cut-off 2021-07-10 12:00 WIB = 05:00 UTC
@@ -137,6 +140,10 @@ def test_hand_computed_rows(engine: Engine) -> None:
         "kecamatan_code": KA, "kecamatan_name": "Kec A",
         "people_seen": 50, "masked": 34, "unmasked": 16, "judged": 50, "not_judged": 0,
         "mask_compliance": 0.68,
+        # Wilson 95 % of 34 of 50, worked in decimal; no calibrated camera: nothing corrected.
+        "compliance_low": 0.5419, "compliance_high": 0.7924, "compliance_corrected": None,
+        "compliance_corrected_low": None, "compliance_corrected_high": None,
+        "corrected_share": None,
         "cases_confirmed": 130, "cases_active": 20, "cases_recovered": 100, "cases_deaths": 10,
         "cases_new_7d": 30, "population": 50_000,  # the 2021 figure
         "cases_active_per_100k": 40.0, "cases_new_7d_per_100k": 60.0,
@@ -147,12 +154,14 @@ def test_hand_computed_rows(engine: Engine) -> None:
         "beds_as_of": "2021-07-10T01:00:00Z", "stock_as_of": None,
     }  # fmt: skip
     assert (k2["people_seen"], k2["mask_compliance"]) == (10, None)
+    assert (k2["compliance_low"], k2["compliance_high"]) == (0.2366, 0.7634)  # why no ratio
     assert (k2["cases_confirmed"], k2["cases_new_7d"], k2["population"]) == (50, None, 25_000)
     assert (k2["cases_active_per_100k"], k2["cases_new_7d_per_100k"]) == (20.0, None)
     assert (k2["pharmacy_mask_stock"], k2["pharmacy_hand_sanitizer_stock"]) == (130, 20)
     assert (k2["pharmacies_reporting"], k2["stock_as_of"]) == (2, "2021-07-10T01:00:00Z")
     assert k2["beds_total"] is None and k2["beds_occupancy_pct"] is None
     assert (k3["people_seen"], k3["mask_compliance"], k3["counts_as_of"]) == (0, None, None)
+    assert k3["compliance_low"] is None and k3["corrected_share"] is None  # nobody judged
     assert (k3["pharmacy_mask_stock"], k3["pharmacies_reporting"]) == (None, 0)
     assert k3["cases_confirmed"] is None and k3["population"] is None
     assert d.aid == [
@@ -268,3 +277,27 @@ def test_cli_opendata(engine: Engine, db_url: str, tmp_path: Path,
     bad.write_text("[opendata]\nhour = 24\n")
     assert main(["central", "opendata", "--db", db_url, "--config", str(bad),
                  "--date", "2021-07-10"]) == 2  # fmt: skip
+
+
+def test_calibrated_camera_gives_corrected_columns(engine: Engine) -> None:
+    cam = CameraHealth(
+        fps=1.0,
+        inference_ms=1.0,
+        reconnects=0,
+        stalls=0,
+        connected=True,
+        calibration=CameraCalibration(
+            version="v1", confusion=DetectorConfusion.model_validate(CONFUSION)
+        ),
+    )
+    now = datetime(2021, 7, 10, 4, tzinfo=UTC)
+    msg = StatusMessage(agent_id="agent-secret", time=now, version="0.1", uptime_s=1.0,
+                        model=ModelInfo(name="m", version="1", sha256="0" * 64),
+                        cameras={"cam-secret": cam}, outbox_depth=0, dropped=0)  # fmt: skip
+    Store(engine).set_status("agent-secret", msg.to_payload().decode(), now)
+    k1 = build_opendata(engine, DAY, WIB, min_people_for_ratio=20).kelurahan[0]
+    # By hand: 34 of 50 called masked, φ = 0.68 → π = (0.2 − 0.544) / (0.068 − 0.6) = 0.6466.
+    assert k1["compliance_corrected"] == pytest.approx(0.6466, abs=0.0002)
+    assert k1["corrected_share"] == 1.0
+    assert k1["compliance_corrected_low"] < 0.6466 < k1["compliance_corrected_high"]  # type: ignore[operator]
+    assert "agent-secret" not in json.dumps(k1) and "cam-secret" not in json.dumps(k1)
