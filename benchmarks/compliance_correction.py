@@ -24,9 +24,9 @@ corrected with split_val's labels 0.809 (0.742–0.863; confusion from 329 label
 0.18; with the faces never found added from the truth 0.802 (0.734–0.858), ratio 0.00. With no
 size limit: truth 0.806; uncorrected 0.745 (0.704–0.781, misses the truth); corrected 0.787
 (0.728–0.839), ratio 0.30, and 0.780 (0.718–0.834), ratio 0.42. The bias the correction removes
-is mostly false detections: a third of unmasked calls on split_val are not faces (18 of 58),
-against one in eleven masked calls (21 of 248). split_val is small (85 images), so the corrected
-interval is wider than the uncorrected one: the calibration's own uncertainty, shown.
+is mostly false detections: nearly a third of unmasked calls on split_val are not faces (18 of
+58), against one in twelve masked calls (21 of 248). split_val is small (85 images), so the
+corrected interval is wider than the uncorrected one: the calibration's own uncertainty, shown.
 """
 
 from __future__ import annotations
