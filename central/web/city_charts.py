@@ -1,9 +1,11 @@
 """Inline SVG charts of the city page: pure functions from figures to markup, no script.
 
-Each chart is one `<svg>` with a viewBox (it scales to the column, phone or 1366×768 screen), a
-`<title>` and role="img" for screen readers; the page puts the legend and a table of the same
-numbers beside it, so a chart is never the only way to read a figure. Values are escaped; labels
-come from the caller already formatted (Indonesian or English).
+Lines, stacked columns and grouped bars are drawn here; single bars and the frame are the
+report's helpers (central/web/svg.py). Each chart is one `<svg>` with a viewBox (it scales to
+the column, phone or 1366×768 screen), a `<title>` and role="img" for screen readers; the page
+puts the legend and a table of the same numbers beside it, so a chart is never the only way to
+read a figure. Values are escaped; labels come from the caller already formatted (Indonesian or
+English).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from html import escape
 from math import ceil, floor, log10
 
 from markupsafe import Markup
+
+from central.web.svg import Bar, hbar_chart, svg_frame
 
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#0a7480", "#cf222e", "#57606a")
 W, H = 640, 220
@@ -48,15 +52,6 @@ def axis_top(value: float, ticks: int = 4) -> tuple[float, int]:
     step = nice_step(value / ticks)
     n = max(1, ceil(value / step - 1e-9))
     return step * n, n
-
-
-def _frame(title: str, body: list[str], *, height: int = H) -> Markup:
-    t = escape(title)
-    return Markup(
-        f'<svg class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="{t}" '
-        f'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{t}</title>{''.join(body)}</svg>"
-    )
 
 
 def _y_axis(top: float, n: int, fmt: Callable[[float], str], *, height: int = H) -> list[str]:
@@ -99,7 +94,7 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series],
                         "</polyline>")  # fmt: skip
         body.extend(f'<circle cx="{x:.1f}" cy="{yy:.1f}" r="{3 if len(pts) == 1 else 1.8}" '
                     f'fill="{s.colour}"/>' for x, yy in pts)  # fmt: skip
-    return _frame(title, [*body, *_x_labels(labels, xs)])
+    return svg_frame(title, W, H, [*body, *_x_labels(labels, xs)])
 
 
 def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series],
@@ -126,7 +121,7 @@ def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series],
                         f'width="{bar:.1f}" height="{h:.1f}" fill="{s.colour}">'
                         f"<title>{tip}</title></rect>")  # fmt: skip
             base += v
-    return _frame(title, [*body, *_x_labels(labels, xs)])
+    return svg_frame(title, W, H, [*body, *_x_labels(labels, xs)])
 
 
 def _short(label: str, most: int = 22) -> str:
@@ -134,9 +129,19 @@ def _short(label: str, most: int = 22) -> str:
     return label if len(label) <= most else label[: most - 1] + "…"
 
 
-def hbars(title: str, labels: Sequence[str], series: Sequence[Series],
-          fmt: Callable[[float], str]) -> Markup:  # fmt: skip
-    """Horizontal bars: one group per label, one bar per series in it, value written at its end."""
+def bars(title: str, labels: Sequence[str], values: Sequence[float],
+         fmt: Callable[[float], str], *, missing: str) -> Markup:  # fmt: skip
+    """One horizontal bar per label on a round axis (central/web/svg.py's hbar_chart)."""
+    top, n = axis_top(max(values, default=0))
+    return hbar_chart([Bar(_short(lb), v, fmt(v)) for lb, v in zip(labels, values, strict=True)],
+                      title=title, missing_text=missing, scale_max=top,
+                      ticks=[top * i / n for i in range(n + 1)], tick_text=fmt)  # fmt: skip
+
+
+def grouped_bars(title: str, labels: Sequence[str], series: Sequence[Series],
+                 fmt: Callable[[float], str]) -> Markup:  # fmt: skip
+    """Horizontal bars: one group per label, one bar per series in it, value written at its end
+    (the aid chart: received and distributed per source)."""
     row_h = 14 * len(series) + 10
     height = TOP + row_h * len(labels) + 8
     left = 180
@@ -155,4 +160,4 @@ def hbars(title: str, labels: Sequence[str], series: Sequence[Series],
                         f'fill="{s.colour}"><title>{escape(f"{label} · {s.label}: {fmt(v)}")}'
                         f'</title></rect><text class="value" x="{left + w + 4:.1f}" '
                         f'y="{yy + 9.5:.1f}">{escape(fmt(v))}</text>')  # fmt: skip
-    return _frame(title, body, height=height)
+    return svg_frame(title, W, height, body)

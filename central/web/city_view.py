@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from central.web import city_i18n as i18n
 from central.web.city import MAX_DAYS, AidItem, CityFigures, Commodity
-from central.web.city_charts import Series, colours, hbars, line_chart, stacked_bars
+from central.web.city_charts import Series, bars, colours, grouped_bars, line_chart, stacked_bars
 from central.web.city_i18n import Lang
 
 WINDOW_CHOICES = (7, 28, MAX_DAYS)
@@ -71,12 +71,13 @@ def _entries(f: CityFigures, lang: Lang, labels: list[str]) -> dict[str, Any] | 
     names = [i18n.tidy(p) for p in e.points]
     series = [Series(n, [(per_day.get(d) or {}).get(p) for d in f.window.days], c)
               for p, n, c in zip(e.points, names, colours(len(e.points)), strict=True)]  # fmt: skip
-    total = Series(i18n.text("entries_total", lang), [e.by_point[p] for p in e.points])
     return {
         "total": e.total, "series": series, "points": list(zip(e.points, names, strict=True)),
         "per_day": list(reversed(e.per_day)),
         "chart": stacked_bars(i18n.text("entries_per_day", lang), labels, series, num),
-        "by_point": hbars(i18n.text("entries_by_point", lang), names, [total], num),
+        "by_point": bars(i18n.text("entries_by_point", lang), names,
+                         [e.by_point[p] for p in e.points], num,
+                         missing=i18n.text("no_data", lang)),
     }  # fmt: skip
 
 
@@ -84,16 +85,16 @@ def _commodity(c: Commodity, f: CityFigures, lang: Lang, labels: list[str]) -> d
     markets = sorted(c.prices)
     series = [Series(m, _aligned(f.window.days, dict(c.prices[m])), col)
               for m, col in zip(markets, colours(len(markets)), strict=True)]  # fmt: skip
-    stock = Series(i18n.text("stock", lang), [m.stock for m in c.newest])
     name = i18n.tidy(c.name)
     return {
         "name": name, "unit": c.unit, "series": series, "newest": c.newest, "stock": c.stock,
         # axis in plain numbers (Rp per unit said beside the chart): narrow screens keep them
         "price_chart": line_chart(f"{name}: {i18n.text('price_per_market', lang)} (Rp/{c.unit})",
                                   labels, series, lambda v: i18n.number(v, lang)),
-        "stock_chart": hbars(f"{name}: {i18n.text('stock_per_market', lang)}",
-                             [m.market_name for m in c.newest], [stock],
-                             lambda v: f"{i18n.number(v, lang)} {c.unit}"),
+        "stock_chart": bars(f"{name}: {i18n.text('stock_per_market', lang)}",
+                            [m.market_name for m in c.newest], [m.stock for m in c.newest],
+                            lambda v: f"{i18n.number(v, lang)} {c.unit}",
+                            missing=i18n.text("no_data", lang)),
     }  # fmt: skip
 
 
@@ -108,7 +109,7 @@ def _aid(item: AidItem, lang: Lang) -> dict[str, Any]:
         "name": name, "unit": item.unit, "series": series,
         "rows": [(n, item.received[s], item.distributed[s]) for s, n in zip(sources, names,
                                                                             strict=True)],
-        "chart": hbars(f"{name} ({item.unit})", names, series,
+        "chart": grouped_bars(f"{name} ({item.unit})", names, series,
                        lambda v: f"{i18n.number(v, lang)} {item.unit}"),
     }  # fmt: skip
 

@@ -36,6 +36,11 @@ def test_demo_runs_the_whole_chain(shared: Path, tmp_path: Path):
     assert "count windows delivered" in out.stdout
     assert "central stored" in out.stdout and "summary city Kota Semarang" in out.stdout
     assert "GET http://127.0.0.1:" in out.stdout
+    # the dashboard's and city page's addresses; no terminal here, so it ends after the scenario
+    assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+/dashboard ", out.stdout, re.M)
+    assert re.search(r"^city page: http://127\.0\.0\.1:\d+/kota ", out.stdout, re.M)
+    assert "serving the dashboard" not in out.stdout
+    assert "civic: SYNTHETIC history of the 26 days before for the city page" in out.stdout
     # The synthetic civic samples drive a decision (beds over 80 %) and the merged summary.
     assert "civic: SYNTHETIC sample data" in out.stdout
     assert "decision: open (critical) bed_occupancy in city" in out.stdout
