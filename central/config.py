@@ -9,12 +9,20 @@ from __future__ import annotations
 import os
 import urllib.parse
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from siaga.settings import BrokerSection, FileSettings, is_loopback, load_settings
+from siaga.settings import (
+    BrokerSection,
+    ConfigError,
+    FileSettings,
+    is_loopback,
+    load_settings,
+    read_secret_file,
+)
 
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/central.toml")
 ENV_PREFIX = "SIAGA_CENTRAL__"
@@ -245,11 +253,26 @@ class DashboardSection(_Section):
     mqtt_ws_url: str | None = Field(default=None, pattern=r"^wss?://\S+$")
     mqtt_username: str | None = Field(default=None, max_length=128)
     mqtt_password: SecretStr | None = None
+    mqtt_password_file: Path | None = None  # the bundle's mqtt-password (0600/0640)
     public_mqtt: bool = False
     public_username: str | None = Field(default=None, max_length=128)
     public_password: str | None = Field(default=None, max_length=256)
     fallback_after_s: float = Field(default=5.0, ge=0.5, le=300)
     topic_prefix: str | None = None  # None: [mqtt] topic_prefix (the service fills it in)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_from_file(cls, data: Any) -> Any:
+        """Read mqtt_password_file at load time (the `siaga fleet service` bundle's file)."""
+        if not isinstance(data, dict) or data.get("mqtt_password_file") is None:
+            return data
+        if data.get("mqtt_password") is not None:
+            raise ValueError("set either mqtt_password or mqtt_password_file, not both")
+        try:
+            secret = read_secret_file(Path(data["mqtt_password_file"]), "mqtt_password_file")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return {**data, "mqtt_password": secret}
 
 
 class CentralConfig(FileSettings):

@@ -112,3 +112,21 @@ def test_points(engine: Engine) -> None:
                                   "as_of": now.date().isoformat(), "occupancy": 0.8}]  # fmt: skip
     low = {p["id"]: p["low_mask_stock"] for p in body["pharmacies"]}
     assert low == {"apotek-a": True, "apotek-b": False}
+
+
+def test_section(tmp_path: Path) -> None:
+    ok = DashboardSection(tile_url="//tiles.kota/{z}/{x}/{y}.png", mqtt_ws_url="ws://10.0.0.2:8084")
+    assert ok.tile_url and ok.mqtt_ws_url
+    for bad in ({"tile_url": "https://tiles.kota/tile.png"}, {"mqtt_ws_url": "mqtt://x:1883"},
+                {"fallback_after_s": 0}):  # fmt: skip
+        with pytest.raises(ValueError):
+            DashboardSection.model_validate(bad)
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("rahasia\n")
+    secret.chmod(0o600)
+    section = DashboardSection.model_validate({"mqtt_password_file": str(secret)})
+    assert section.mqtt_password is not None
+    assert section.mqtt_password.get_secret_value() == "rahasia"
+    secret.chmod(0o644)  # readable by every user: refused
+    with pytest.raises(ValueError, match="any user"):
+        DashboardSection.model_validate({"mqtt_password_file": str(secret)})

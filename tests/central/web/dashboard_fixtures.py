@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -218,8 +218,17 @@ def chromium(tmp: Path, *, width: int = 1366, height: int = 768) -> Any:
     return drv
 
 
+class Served(Protocol):
+    """Where a dashboard is served and a read token for its operations view."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+
+
 def open_dashboard(
-    drv: Any, city: City, view: str = "public", token: str | None = None, *, ready: bool = True
+    drv: Any, city: Served, view: str = "public", token: str | None = None, *, ready: bool = True
 ) -> None:
     """Load the view (the operations one signed in with the read token) and wait until ready."""
     from selenium.webdriver.common.by import By

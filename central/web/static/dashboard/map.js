@@ -4,6 +4,7 @@ import { LAYERS, CAMERA_COLOURS, occupancyColour } from "./colour.js";
 import { t, num, pct } from "./i18n.js";
 
 const L = window.L;
+const CANVAS_ABOVE = 500;
 
 export class CityMap {
   constructor(el, cfg, onPick) {
@@ -83,7 +84,10 @@ export class CityMap {
 
   setPoints(kind, items, visible) {
     if (this.points[kind]) this.points[kind].remove();
-    const markers = items.filter((p) => p.lat !== null && p.lng !== null).map((p) => pointMarker(kind, p));
+    // A city's 16,400 cameras as SVG elements would cost seconds and memory: many points go on
+    // one canvas; a few stay SVG elements (tagged with their id, as the tests read them).
+    const renderer = items.length > CANVAS_ABOVE ? (this.canvas ||= L.canvas({ padding: 0.2 })) : this.renderer;
+    const markers = items.filter((p) => p.lat !== null && p.lng !== null).map((p) => pointMarker(kind, p, renderer));
     this.points[kind] = L.layerGroup(markers);
     if (visible) this.points[kind].addTo(this.map);
   }
@@ -101,7 +105,7 @@ function rings(geom) {
   return [];
 }
 
-function pointMarker(kind, p) {
+function pointMarker(kind, p, renderer) {
   let colour, text, radius = 6;
   if (kind === "hospitals") {
     colour = occupancyColour(p.occupancy);
@@ -115,11 +119,11 @@ function pointMarker(kind, p) {
     text = `${p.agent_id}/${p.camera_id}${p.name ? ` (${p.name})` : ""}: ${t(`cam_${p.health}`)}`;
     radius = 5;
   }
-  const m = L.circleMarker([p.lat, p.lng], { radius, color: "#222", weight: 1, fillColor: colour,
+  const m = L.circleMarker([p.lat, p.lng], { renderer, radius, color: "#222", weight: 1, fillColor: colour,
     fillOpacity: 0.95, className: `pt pt-${kind}` });
   m.bindTooltip(text);
   m.on("add", () => {
-    const el = m.getElement();
+    const el = m.getElement && m.getElement();
     if (el) { el.setAttribute("data-id", p.id ?? `${p.agent_id}/${p.camera_id}`); el.setAttribute("aria-label", text); }
   });
   return m;
