@@ -6,6 +6,8 @@ with short count windows, and prints every counts message the broker delivers an
 summaries of the city and the demo kelurahan, as a city dashboard would see them. At the end it
 shows two API answers, central's view of each camera, and per camera the people seen, masked,
 unmasked and not judged with the agent's verdict on the view. Nothing but counts crosses the broker.
+Then it keeps serving the dashboard (live over the broker's WebSocket listener) and the city page
+until Ctrl-C, or for --duration (demo/serve.py says when it does not wait at all).
 
 The default cameras: three close-up clips, and a wide campus view (vtest_sda.mp4, faces of
 4-16 px) that the agent must report honestly: people seen, none judged, camera not suitable for
@@ -325,10 +327,12 @@ def print_summary(body: dict[str, Any], shown: dict[str, tuple[Any, ...]]) -> No
     shown[body.get("code", "")] = figures
 
     def fmt(p: dict[str, Any]) -> str:
-        ratio = p.get("compliance")
+        ratio, iv = p.get("compliance"), p.get("interval")
+        # The interval beside the ratio (issue 16); with too few judged it says why there is none.
+        ci = "" if not iv else f" (95% CI {iv['low']:.0%}-{iv['high']:.0%}, {iv['n']} judged)"
         return (f"{p.get('people_seen')} seen, {p.get('masked')} masked, "
                 f"{p.get('unmasked')} unmasked, {p.get('not_judged', 0)} not judged, compliance "
-                f"{'n/a' if ratio is None else f'{ratio:.0%}'}")  # fmt: skip
+                f"{'n/a, too few judged' if ratio is None else f'{ratio:.0%}'}{ci}")  # fmt: skip
 
     cams = body.get("cameras", {})
     age = body.get("freshness", {}).get("age_s")
