@@ -2,7 +2,8 @@
 data only with a token.
 
 Public (no token): `/healthz` (its status only), `/summaries/{city,kecamatan,kelurahan}[/…]`,
-`/areas`, `/reports/…`, `/opendata/…`, `/docs`, `/openapi.json` — what the city publishes anyway.
+`/areas`, `/reports/…`, `/opendata/…`, `/kota` (the city page: civic aggregates), `/docs`,
+`/openapi.json` — what the city publishes anyway.
 Operator (a token with the read scope: `siaga central institution add ID --name N --read`):
 `/agents`, `/cameras` (names, coordinates, health), `/summaries/camera[/…]`, `/windows` (raw
 counts), `/gaps`, `/alerts` (recommended operations, per hospital and pharmacy figures),
