@@ -61,7 +61,7 @@ PAGE_FILES = (*(f"dashboard/{f}" for f in OWN), "vendor/leaflet/leaflet.js",
               "vendor/leaflet/leaflet.css", "vendor/uplot/uPlot.iife.min.js",
               "vendor/uplot/uPlot.min.css")  # fmt: skip
 MQTT_FILE = "vendor/mqtt/mqtt.min.js"  # loaded only when a broker URL is configured
-HEAP_JS = "window.gc && window.gc(); return performance.memory.usedJSHeapSize"
+HEAP_JS = "return performance.memory.usedJSHeapSize"
 
 
 def fleet(n: int) -> list[tuple[str, str, str]]:
@@ -158,7 +158,7 @@ def run(cameras: int, rounds: int, tmp: Path) -> dict[str, Any]:
         wait_for(drv, "return window.__siaga.cameras.length > 0", timeout_s=120, what="cameras")
         out["camera_layer_s"] = round(time.perf_counter() - t0, 2)
         time.sleep(1.0)  # the retained messages of the first subscription are applied
-        out["heap_start_bytes"] = drv.execute_script(HEAP_JS)
+        out["heap_start_bytes"] = heap_now(drv)
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-central",
                           protocol=mqtt.MQTTv5)  # fmt: skip
         pub.connect(broker.host, broker.port)
@@ -168,6 +168,7 @@ def run(cameras: int, rounds: int, tmp: Path) -> dict[str, Any]:
         topics = [summary_topic(p["level"], "" if p["level"] == "city" else p["code"], prefix)
                   for p in payloads]  # fmt: skip
         apply_ms, wall_ms, parse_ms = [], [], []
+        heap = [heap_now(drv)]
         for r in range(rounds):
             bodies = next_round(payloads, r, rng)
             before = drv.execute_script("return {...window.__siaga.stats}")
@@ -184,10 +185,13 @@ def run(cameras: int, rounds: int, tmp: Path) -> dict[str, Any]:
             after = drv.execute_script("return {...window.__siaga.stats}")
             apply_ms.append(after["busyMs"] - before["busyMs"])
             wall_ms.append(after["lastFlushAt"] - sent_at * 1000)
+            if (r + 1) % 10 == 0:
+                heap.append(heap_now(drv))
             parse_ms.append(drv.execute_script(
                 "const t0 = performance.now(); for (const b of arguments[0]) JSON.parse(b);"
                 "return performance.now() - t0", [b.decode() for b in bodies]))  # fmt: skip
-        out["heap_end_bytes"] = drv.execute_script(HEAP_JS)
+        out["heap_end_bytes"] = heap_now(drv)
+        out["heap_every_10_rounds_mb"] = [round(h / 2**20, 1) for h in heap]
         out["apply_ms"] = _stats(apply_ms)
         out["publish_to_painted_ms"] = _stats(wall_ms)
         out["baseline_parse_ms"] = _stats(parse_ms)
@@ -196,6 +200,12 @@ def run(cameras: int, rounds: int, tmp: Path) -> dict[str, Any]:
         )
     out["assets"] = sizes()
     return out
+
+
+def heap_now(drv: Any) -> int:
+    """The page's JS heap in use after a full garbage collection (DevTools protocol)."""
+    drv.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
+    return int(drv.execute_script(HEAP_JS))
 
 
 class _City:
