@@ -66,6 +66,9 @@ def test_hand_computed_page(seeded: Engine) -> None:
     # The city's headline: 29 masked of 40 judged.
     card = doc.by_id("city-compliance")
     assert card.find_all("span", "value")[0].text() == "72,5 %"
+    # Wilson 95 % for 29 of 40, by hand: (0.725 + 1.96²/80 ± 1.96·√(0.725·0.275/40 + 1.96²/6400))
+    # / (1 + 1.96²/40) = 0.5717 … 0.8389 (no calibrated camera: no corrected figure).
+    assert card.find_all("span", "sub")[0].text() == "selang kepercayaan 95 %: 57,2 % – 83,9 %"
     cards = {c.find_all("span", "label")[0].text(): c.find_all("span", "value")[0].text()
              for c in doc.find_all("div", "card")}  # fmt: skip
     assert cards == {"Kepatuhan masker": "72,5 %", "Orang terlihat": "40",
