@@ -7,8 +7,8 @@ from the same detector on LABELS labelled faces per class (so the matrix is itse
 as a technician's would be). The calibration scene's compliance does not matter: the matrix is
 P(call | truth). Generated with numpy in one go (seconds).
 
-Measured (seed 2026): the corrected 95 % interval covers the truth in 94.5 % of trials (seeds 1–6:
-93.5–96.2 %, mean 94.9 %), mean corrected 0.603; the raw masked share sits at the predicted 0.666
+Measured (seed 2026): the corrected 95 % interval covers the truth in 94.7 % of trials (seeds 1–6:
+93.4–96.6 %, mean 94.9 %), mean corrected 0.603; the raw masked share sits at the predicted 0.666
 against a true 0.60, and a plain Wilson interval on the raw calls covers the truth in 39.5 %.
 """
 
