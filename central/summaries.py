@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from functools import partial
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -260,6 +261,7 @@ class Summarizer:
         kec_areas = {code: Area() for code in self.areas.kecamatan}
         city = Area()
         head = self._head(now)
+        summary = partial(self._summary, head, corr)
         out: list[Summary] = []
         for key, a in sorted(cams.items()):
             kel = self.camera_area(key, reported)
@@ -276,23 +278,15 @@ class Summarizer:
                 "calibration_version": cal.version if (cal := calibration.get(key)) else None,
             }  # fmt: skip
             name = entry.name if entry else None
-            out.append(
-                self._summary(head, corr, "camera", f"{key[0]}/{key[1]}", name, now, a, extra)
-            )
+            out.append(summary("camera", f"{key[0]}/{key[1]}", name, now, a, extra))
         for code, k in sorted(self.areas.kelurahan.items()):
             extra = {"kecamatan_code": k.kecamatan_code, **_civic_of(civic, "kelurahan", code)}
-            out.append(
-                self._summary(head, corr, "kelurahan", code, k.name, now, kel_areas[code], extra)
-            )
+            out.append(summary("kelurahan", code, k.name, now, kel_areas[code], extra))
         for code, kc in sorted(self.areas.kecamatan.items()):
             extra = _civic_of(civic, "kecamatan", code)
-            out.append(
-                self._summary(head, corr, "kecamatan", code, kc.name, now, kec_areas[code], extra)
-            )
+            out.append(summary("kecamatan", code, kc.name, now, kec_areas[code], extra))
         kota = self.areas.kota_code, self.areas.kota_name
-        out.append(
-            self._summary(head, corr, "city", *kota, now, city, _civic_of(civic, "city", ""))
-        )
+        out.append(summary("city", *kota, now, city, _civic_of(civic, "city", "")))
         return out
 
     def _head(self, now: datetime) -> dict[str, Any]:
