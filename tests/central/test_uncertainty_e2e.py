@@ -46,11 +46,11 @@ def publish(broker: MosquittoBroker, items: list[tuple[str, bytes, bool]]) -> No
 def test_status_calibration_reaches_the_published_summaries(mosquitto, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     cal = CameraCalibration(version="v3", confusion=DetectorConfusion.model_validate(CONFUSION))
-    health = {"fps": 5.0, "inference_ms": 9.0, "reconnects": 0, "stalls": 0, "connected": True}
+    health = CameraHealth(fps=5.0, inference_ms=9.0, reconnects=0, stalls=0, connected=True)
     status = StatusMessage(
         agent_id="box1", time=now, version="0.1", uptime_s=5.0,
         model=ModelInfo(name="m", version="1", sha256="0" * 64), outbox_depth=0, dropped=0,
-        cameras={"cam1": CameraHealth(**health, calibration=cal), "cam2": CameraHealth(**health)},
+        cameras={"cam1": health.model_copy(update={"calibration": cal}), "cam2": health},
     )  # fmt: skip
     # cam1 calls 588 of 1,000 masked (truly 50 % behind this detector), cam2 90 of 100.
     # (two minutes: central finds over 600 people a minute on one camera implausible)
