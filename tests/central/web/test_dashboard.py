@@ -72,6 +72,12 @@ def test_public_view(city: City, browser: Any) -> None:
     assert payload["periods"]["recent"]["compliance"] == 0.9
     assert cam["status"] == "ok" and cam["fill"] == binned(0.9, COMPLIANCE)
     assert cam["label"] == "90 %" and cam["row"] == "90 %" and cam["title"] == "Bugangan: 90 %"
+    # On the map too: few areas have a figure, so their labels show at city zoom.
+    label = browser.execute_script(
+        "const l = document.querySelector(`.fig[data-code='${arguments[0]}']`);"
+        "return l && getComputedStyle(l).display !== 'none' && l.textContent", KEL_CAM)  # fmt: skip
+    assert label == "90 %"
+    assert browser.execute_script("return document.querySelectorAll('.fig').length") == 1
     # Too few people, a silent camera, no camera: grey and said so, never 0 %.
     few, silent = kelurahan(browser, KEL_FEW), kelurahan(browser, KEL_SILENT)
     assert few["status"] == "few" and few["label"] == "orang terlalu sedikit"

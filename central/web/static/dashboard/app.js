@@ -1,7 +1,7 @@
 // The dashboard: which view (public at /dashboard, operations at /dashboard/ops), start-up
 // reads, and applying live summaries and alerts to the map, the list, the header and the panel.
 import { t, setLang, getLang, relabel, age, num } from "./i18n.js";
-import { LAYERS, legend, complianceState } from "./colour.js";
+import { LAYERS, legend, complianceState, CAMERA_COLOURS } from "./colour.js";
 import { CityMap } from "./map.js";
 import { Live } from "./live.js";
 import { renderPanel, drawPlots, dataAge, el } from "./panel.js";
@@ -88,7 +88,12 @@ function freshness() {
 
 function paintAll() {
   for (const code of S.kel.keys()) { S.map.paint(code, S.summaries.get(`kelurahan:${code}`)); listRow(code); }
-  const rows = legend(S.layer).map(([c, l]) => el("li", {}, el("span", { class: "swatch", style: `background:${c}` }), l));
+  const item = ([c, l]) => el("li", {}, el("span", { class: "swatch", style: `background:${c}` }), l);
+  const rows = legend(S.layer).map(item);
+  if (VIEW === "ops") {  // the camera points' health
+    rows.push(el("li", { class: "legend-head", text: t("overlay_cameras") }),
+      ...["online", "stale", "offline", "never"].map((h) => item([CAMERA_COLOURS[h], t(`cam_${h}`)])));
+  }
   $("#legend ul").replaceChildren(...rows);
 }
 

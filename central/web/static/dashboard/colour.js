@@ -22,7 +22,7 @@ export function complianceState(p) {
   if (!p || !r) return { status: "nocam", colour: GREY.nocam, label: t("no_camera"), value: null };
   if (r.compliance !== null && r.compliance !== undefined) {
     const bin = COMPLIANCE_BINS.find(([lo]) => r.compliance >= lo);
-    return { status: "ok", colour: bin[1], label: pct(r.compliance), value: r.compliance };
+    return { status: "ok", colour: bin[1], label: pct(r.compliance), short: pct(r.compliance), value: r.compliance };
   }
   const cams = p.cameras || { expected: 0, reporting: 0 };
   if (cams.expected === 0 && cams.reporting === 0 && !r.people_seen) {
@@ -42,13 +42,13 @@ export function casesState(p) {
   }
   const bin = CASE_BINS.find(([lo]) => rate >= lo);
   const active = c.active === null || c.active === undefined ? "" : ` · ${t("active_cases")} ${num(c.active)}`;
-  return { status: "ok", colour: bin[1], label: `${num(rate, 1)} / 100.000${active}`, value: rate };
+  return { status: "ok", colour: bin[1], label: `${num(rate, 1)} / 100.000${active}`, short: num(rate), value: rate };
 }
 
 export function ppkmState(p) {
   const level = p?.civic?.ppkm_level;
   if (!level) return { status: "none", colour: GREY.none, label: t("ppkm_none"), value: null };
-  return { status: "ok", colour: PPKM_COLOURS[level] || GREY.none, label: t("level", level), value: level };
+  return { status: "ok", colour: PPKM_COLOURS[level] || GREY.none, label: t("level", level), short: String(level), value: level };
 }
 
 export const LAYERS = { compliance: complianceState, cases: casesState, ppkm: ppkmState };

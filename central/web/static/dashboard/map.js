@@ -5,6 +5,7 @@ import { t, num, pct } from "./i18n.js";
 
 const L = window.L;
 const CANVAS_ABOVE = 500;
+const LABEL_ZOOM = 14, FEW_LABELS = 40;
 
 export class CityMap {
   constructor(el, cfg, onPick) {
@@ -20,6 +21,15 @@ export class CityMap {
     this.kel = new Map(); // code -> {layer, name, kecamatan_code, centroid}
     this.layer = "compliance";
     this.points = {};
+    // Figures on the map itself: shown when zoomed in, or when few areas have one (a city
+    // full of figures at city zoom would be unreadable; the list and tooltips have them all).
+    this.labelled = new Set();
+    this.map.on("zoomend", () => this.showLabels());
+  }
+
+  showLabels() {
+    const on = this.map.getZoom() >= LABEL_ZOOM || this.labelled.size <= FEW_LABELS;
+    this.map.getContainer().classList.toggle("labels-on", on);
   }
 
   // areas: GET /areas?boundaries=true (kecamatan with their kelurahan and boundary geometry).
@@ -72,6 +82,7 @@ export class CityMap {
     if (!k) return;
     const st = LAYERS[this.layer](payload);
     const text = `${k.name}: ${st.label}`;
+    this.label(code, k, st);
     k.layer.eachLayer((path) => {
       path.setStyle({ fillColor: st.colour });
       const el = path.getElement();
@@ -80,6 +91,22 @@ export class CityMap {
       el.setAttribute("aria-label", text);
       path._siagaTitle.textContent = text;
     });
+  }
+
+  label(code, k, st) {
+    if (st.status !== "ok" || !k.centroid) {
+      if (k.tip) { k.tip.remove(); k.tip = null; this.labelled.delete(code); this.showLabels(); }
+      return;
+    }
+    if (!k.tip) {
+      k.tip = L.tooltip({ permanent: true, direction: "center", className: "fig", interactive: false })
+        .setLatLng([k.centroid[1], k.centroid[0]]).setContent(st.short).addTo(this.map);
+      k.tip.getElement().setAttribute("data-code", code);
+      this.labelled.add(code);
+      this.showLabels();
+    } else {
+      k.tip.setContent(st.short);
+    }
   }
 
   setPoints(kind, items, visible) {

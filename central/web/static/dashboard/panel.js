@@ -1,6 +1,6 @@
 // The area panel: one area's figures for 20 minutes, today and 7 days, its cameras and data
 // age, its civic block, and two plots from the series API (today by 10 minutes, 14 days).
-import { t, num, pct, age } from "./i18n.js";
+import { t, num, pct, age, getLang } from "./i18n.js";
 import { complianceState } from "./colour.js";
 
 const PERIODS = [["recent", "recent"], ["today", "today"], ["7d", "d7"]];
@@ -112,10 +112,18 @@ export async function drawPlots(root, level, code, headers) {
   }
 }
 
+// Bin times as the city reads them: WIB, 24-hour clock today, day/month over 14 days.
+function tick(seconds, span) {
+  const opts = span === "today" ? { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }
+    : { day: "numeric", month: "numeric" };
+  return new Intl.DateTimeFormat(getLang() === "en" ? "en-GB" : "id-ID",
+    { ...opts, timeZone: "Asia/Jakarta" }).format(new Date(seconds * 1000));
+}
+
 function plot(box, cols, span) {
-  const width = Math.max(240, Math.min(420, box.clientWidth || 320));
+  const width = Math.max(200, Math.min(420, box.clientWidth || 320));
   const opts = {
-    width, height: 150, legend: { show: true },
+    width, height: 150, legend: { show: true, live: false },
     scales: { x: { time: true }, p: { auto: true }, c: { range: [0, 100] } },
     series: [
       {},
@@ -123,7 +131,8 @@ function plot(box, cols, span) {
         paths: window.uPlot.paths.bars({ size: [0.8, span === "today" ? 8 : 20] }) },
       { label: `${t("compliance")} %`, scale: "c", stroke: "#1a9850", width: 2, spanGaps: false },
     ],
-    axes: [{}, { scale: "p", size: 40 }, { scale: "c", side: 1, size: 36 }],
+    axes: [{ values: (u, splits) => splits.map((v) => tick(v, span)) }, { scale: "p", size: 44 },
+      { scale: "c", side: 1, size: 44 }],
   };
   new window.uPlot(opts, [cols.t, cols.people, cols.compliance], box);
 }
