@@ -147,7 +147,6 @@ class OpenData:
     aid: list[dict[str, Value]]
 
 
-
 def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None or (b is not None and b > a) else a
 

@@ -92,7 +92,6 @@ class Report:
         raise KeyError((area_code, figure))
 
 
-
 def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
     a, b = aware(a), aware(b)
     if a is None:
