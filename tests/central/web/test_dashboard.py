@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from selenium.webdriver.common.by import By
 
 from tests.central.web.dashboard_fixtures import (
@@ -118,6 +119,15 @@ def test_cases_layer_colours_by_weekly_rate(city: City, browser: Any) -> None:
     assert few["fill"] == binned(30, CASES) and few["label"].startswith("30,0 / 100.000")
     assert silent["fill"] == binned(0, CASES) and silent["label"].startswith("0,0 / 100.000")
     assert len({cam["fill"], few["fill"], silent["fill"], NO_CASE_DATA}) == 4
+    # Hospitals (bed occupancy) and pharmacies low on masks, as the civic tables have them.
+    points = httpx.get(f"{city.url}/dashboard/api/points", timeout=10).json()
+    low = [p for p in points["pharmacies"] if p["low_mask_stock"]]
+    assert points["hospitals"] and low
+    for kind, want in (("hospitals", len(points["hospitals"])), ("pharmacies", len(low))):
+        assert browser.execute_script(f"return document.querySelectorAll('.pt-{kind}').length") == 0
+        browser.find_element(By.ID, f"ov-{kind}").click()
+        shown = browser.execute_script(f"return document.querySelectorAll('path.pt-{kind}').length")
+        assert shown == want, kind
     # The legend follows the layer; back to compliance restores the figure.
     assert "≥ 150" in browser.find_element(By.ID, "legend").text
     browser.find_element(By.CSS_SELECTOR, "input[name=layer][value=compliance]").click()
