@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import Engine, select
 
 from central.api.access import Credentials, ReadAccess
@@ -105,8 +105,10 @@ def dashboard_router(engine: Engine, section: DashboardSection, access: ReadAcce
     @router.get("/dashboard/api/config", summary="Dashboard settings of one view")
     def config(
         credentials: Credentials,
+        response: Response,
         view: Annotated[Literal["public", "ops"], Query()] = "public",
     ) -> dict[str, Any]:
+        response.headers["Cache-Control"] = "no-store"  # the ops answer holds a credential
         mqtt: dict[str, Any] | None = None
         if view == "ops":
             access.check(credentials)  # the broker credential goes to operators only

@@ -80,7 +80,9 @@ def test_config_per_view(engine: Engine, tmp_path: Path) -> None:
     assert public["tile_url"] == SECTION.tile_url and public["topic_prefix"] == "siaga/v1"
     assert public["latest_report"] == "2026-12-04"
     assert api.get("/dashboard/api/config?view=ops").status_code == 401
-    ops = api.get("/dashboard/api/config?view=ops", headers=reader_headers(engine)).json()
+    answer = api.get("/dashboard/api/config?view=ops", headers=reader_headers(engine))
+    assert answer.headers["cache-control"] == "no-store"
+    ops = answer.json()
     assert ops["mqtt"] == {"url": WS, "username": "dash", "password": "s3cret"}
     assert ops["live"] == "/live/ops"
     assert api.get("/dashboard/api/config?view=admin").status_code == 422
