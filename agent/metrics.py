@@ -209,6 +209,12 @@ class MetricsServer:
         server = self._server
         return self.asked_port if server is None else int(server.server_address[1])
 
+    @property
+    def bound_host(self) -> str | None:
+        """The address the socket is bound to (None before start)."""
+        server = self._server
+        return None if server is None else str(server.server_address[0])
+
     def start(self) -> None:
         """Listen and serve."""
         self._server, _thread = start_http_server(self.asked_port, addr=self.host,

@@ -39,6 +39,8 @@ def test_two_agents_in_one_process_each_serve_their_own(mosquitto: MosquittoBrok
     b_cfg = agent_config(mosquitto, tmp_path, [clip, clip], agent_id="box-b")
     with running_agent(a_cfg) as a, running_agent(b_cfg) as b:
         urls = [metrics_url(s) for s in (a, b)]
+        for s in (a, b):  # loopback unless [health] metrics_host says otherwise
+            assert s.health.metrics is not None and s.health.metrics.bound_host == "127.0.0.1"
         for url in urls:
             assert wait_until(partial(inferred, url), timeout_s=60), scrape(url)
         texts = [scrape(u) for u in urls]

@@ -70,7 +70,7 @@ def test_scrape_config(tmp_path: Path):
     token.write_text("secret\n")
     (tmp_path / "targets").mkdir()
     (tmp_path / "targets" / "agents.yml").write_text(
-        '- targets: ["10.20.1.15:9464"]\n  labels: {agent: "rt05-pasar-johar"}\n'
+        '- targets: ["10.20.1.15:9108"]\n  labels: {agent: "rt05-pasar-johar"}\n'
     )
     text = SCRAPE_CONFIG.read_text().replace("/etc/prometheus/siaga-central.token", str(token))
     (tmp_path / "prometheus.yml").write_text(text)
