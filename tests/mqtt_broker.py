@@ -282,6 +282,9 @@ class TcpProxy:
                 if self._refuse:
                     raise ConnectionRefusedError("proxy is cut")
                 upstream = socket.create_connection(self.upstream, timeout=2)
+                # Blocking from here on: with the connect timeout left on, recv() timed out
+                # after 2 s without traffic and the relay dropped a healthy idle connection.
+                upstream.settimeout(None)
             except OSError:
                 _Pair(client, socket.socket()).close()
                 continue

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.config import load_config as load_agent_config
 from agent.outbox import Outbox
@@ -27,6 +29,8 @@ from central.config import CentralConfig, CentralSection, FleetSection, MqttSect
 from central.fleet.provision import Fleet
 from central.fleet.sites import add_bridge, write_site_config
 from central.ingest.collector import Collector
+from central.ingest.confirm import Confirmer
+from central.service import SummaryPublisher
 from central.store.writes import Store
 from siaga.wire import counts_topic
 from tests.central.ingest.test_ingest import counts_message
@@ -52,9 +56,12 @@ class CountingAgent:
     def enqueue(self, n: int = 1) -> None:
         topic = counts_topic(self.id, "cam1")
         for _ in range(n):
-            seq = self.outbox.enqueue_stamped(topic, lambda st: counts_message(
-                self.id, st.seq, epoch=st.epoch, first_unconfirmed=st.first_unconfirmed
-            ).to_payload())  # stamped as the real agent does: central can confirm it
+            seq = self.outbox.enqueue_stamped(
+                topic,
+                lambda st: counts_message(
+                    self.id, st.seq, epoch=st.epoch, first_unconfirmed=st.first_unconfirmed
+                ).to_payload(),
+            )  # stamped as the real agent does: central can confirm it
             self.enqueued.append(seq)
         self.publisher.notify()
 
@@ -101,25 +108,21 @@ class Topology:
     pg_url: str
     tmp: Path
     collectors: list[tuple[Collector, Store]] = field(default_factory=list)
+    publishers: list[SummaryPublisher] = field(default_factory=list)
 
     def password(self, name: str) -> str:
         return (self.fleet.bundles / name / "mqtt-password").read_text().strip()
 
+    def central_config(self, instance: str, share_group: str | None = None) -> CentralConfig:
+        return central_config(self.fleet.dir, self.centre.port, self.pg_url, instance,
+                              share_group)  # fmt: skip
+
     def collector(self, instance: str, *, share_group: str | None = None) -> Collector:
-        """A collector on the centre (plain persistent subscription unless share_group)."""
-        store = Store.open(self.pg_url)
-        cfg = CentralConfig(
-            central=CentralSection(instance=instance),
-            mqtt=MqttSection(host="127.0.0.1", port=self.centre.port, tls=True,
-                             ca_file=self.fleet.ca_cert, username="central",
-                             password_file=self.fleet.bundles / "central" / "mqtt-password",
-                             share_group=share_group, reconnect_min_s=0.1, reconnect_max_s=0.5),
-            storage=StorageSection(url=self.pg_url, batch_max_wait_ms=50),
-            fleet=FleetSection(revoked_file=self.fleet.revoked_file),
-        )  # fmt: skip
-        c = Collector(cfg, store)
-        c.start()
-        assert c.wait_ready(15), "collector could not connect to the centre as central"
+        """A collector on the centre (plain persistent subscription unless share_group), wired
+        as central.service wires it: confirmations to the agents on its publisher's
+        connection."""
+        c, store, pub = start_collector(self.central_config(instance, share_group))
+        self.publishers.append(pub)
         self.collectors.append((c, store))
         return c
 
@@ -139,10 +142,51 @@ class Topology:
         for c, store in self.collectors:
             c.stop(timeout_s=2.0)
             store.close()
+        for pub in self.publishers:
+            pub.stop()
         for s in self.sites.values():
             s.wan.close()
             s.broker.kill()
         self.centre.kill()
+
+
+def central_config(
+    fleet_dir: Path, port: int, pg_url: str, instance: str, share_group: str | None
+) -> CentralConfig:
+    """Central's config on the centre broker as the fleet's `central` user."""
+    fleet = Fleet(fleet_dir)
+    return CentralConfig(
+        central=CentralSection(instance=instance),
+        mqtt=MqttSection(host="127.0.0.1", port=port, tls=True, ca_file=fleet.ca_cert,
+                         username="central",
+                         password_file=fleet.bundles / "central" / "mqtt-password",
+                         share_group=share_group, reconnect_min_s=0.1, reconnect_max_s=0.5),
+        storage=StorageSection(url=pg_url, batch_max_wait_ms=50),
+        fleet=FleetSection(revoked_file=fleet.revoked_file),
+    )  # fmt: skip
+
+
+def start_collector(cfg: CentralConfig) -> tuple[Collector, Store, SummaryPublisher]:
+    """Collector + confirmations on the publisher's connection, as central.service does."""
+    store = Store.open(cfg.storage.url)
+    pub = SummaryPublisher(cfg.mqtt, client_id=f"{cfg.central.instance}-summaries")
+    pub.start()
+    client = pub.client
+    confirmer = Confirmer(
+        store.engine, lambda topic, payload: client.publish(topic, payload, qos=1, retain=True),
+        prefix=cfg.mqtt.topic_prefix)  # fmt: skip
+    c = Collector(cfg, store, confirmer=confirmer)
+    c.start()
+    assert pub.wait_connected(15), "central's publisher could not connect to the centre"
+    assert c.wait_ready(15), "collector could not connect to the centre as central"
+    return c, store, pub
+
+
+def collector_process(cfg: CentralConfig, ready: Any) -> None:
+    """A collector in a child process (spawned), for a test to kill with SIGKILL."""
+    start_collector(cfg)
+    ready.set()
+    time.sleep(600)
 
 
 def broker_for(workdir: Path, port: int, conf_dir: Path) -> MosquittoBroker:

@@ -1,8 +1,9 @@
 """Scenario 1 of issue 20: the site-centre link down 60 s while three agents keep counting.
 
-Every window is stored once and in order per agent; the agents stay "online" at the centre the whole
-time, while the bridge's own state topic says the link was down: a bridge outage is not an
-agent outage.
+Every window is stored once and in order per agent; the agents' outboxes drain (central's
+confirmations came back through the bridge, and no agent had to send again); the agents stay
+"online" at the centre the whole time, while the bridge's own state topic says the link was
+down: a bridge outage is not an agent outage.
 """
 
 from __future__ import annotations
@@ -54,9 +55,14 @@ def test_link_down_60s_three_agents_keep_counting(tmp_path: Path, pg_url: str) -
             a.stop_counting()
         want = set().union(*(a.keys() for a in agents))
         assert wait_until(lambda: store.stored_keys() == want, SETTLE_S), (
-            len(want - store.stored_keys()), collector.metrics())
-        # Not asserted yet: that central's confirmations come back through the bridge and
-        # drain the outboxes (the bridge subscribes to them; seen not to drain in this run).
+            len(want - store.stored_keys()),
+            collector.metrics(),
+        )
+        # Central's confirmations came back through the bridge: every outbox drains.
+        assert wait_until(lambda: all(a.outbox.depth() == 0 for a in agents), SETTLE_S), {
+            a.id: a.outbox.depth() for a in agents
+        }
+        assert all(a.publisher.stats().resends == 0 for a in agents)  # nothing sent twice
 
         # Once, and in order per agent: the commit order (received_at) follows seq.
         c = schema.counts.c
