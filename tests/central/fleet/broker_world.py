@@ -121,8 +121,12 @@ def running_world(tmp: Path) -> Iterator[World]:
         w.cli("provision", "--id", agent, "--site", f"Pasar {agent}", "--kelurahan", KEL,
               "--auth", auth, "--install-dir", str(fleet.bundles / agent),
               "--secrets", "file")  # fmt: skip
-    for name, role in (("central", "central"), ("ops", "admin"), ("dash", "dashboard"),
-                       ("pub", "public")):
+    for name, role in (
+        ("central", "central"),
+        ("ops", "admin"),
+        ("dash", "dashboard"),
+        ("pub", "public"),
+    ):
         w.cli("service", "--name", name, "--role", role)
     w.cli("revoke", "box-r", "--reason", "test")
     w.cli("revoke", "box-rc")

@@ -27,7 +27,7 @@ def test_bridge_config_acl_and_keeping_in_step(fleet: Fleet, tmp_path: Path) -> 
     # The centre's ACL: the bridge writes its site's agents only, reads their confirmations.
     acl = _lines(fleet.acl)
     block = acl[acl.index("user bridge-johar") + 1 :]
-    block = block[: (block + [""]).index("")]
+    block = block[: [*block, ""].index("")]
     assert block == ["topic write siaga/v1/johar-1/#", "topic read siaga/v1/johar-1/ack",
                      "topic write siaga/v1/johar-2/#", "topic read siaga/v1/johar-2/ack",
                      "topic write siaga/v1/bridge/bridge-johar/state",
@@ -48,7 +48,8 @@ def test_bridge_config_acl_and_keeping_in_step(fleet: Fleet, tmp_path: Path) -> 
                  "max_queued_messages 250000"):  # fmt: skip
         assert line in text, line
     assert text.index("connection bridge-johar") > max(
-        i for i, ln in enumerate(text) if ln.startswith("listener"))  # bridge options last
+        i for i, ln in enumerate(text) if ln.startswith("listener")
+    )  # bridge options last
     users = [ln.split(":")[0] for ln in _lines(out / "passwd")]
     assert users == ["johar-1", "johar-2"]  # the site's own agents only
     site_acl = _lines(out / "acl")
