@@ -123,11 +123,11 @@ def test_cases_layer_colours_by_weekly_rate(city: City, browser: Any) -> None:
     points = httpx.get(f"{city.url}/dashboard/api/points", timeout=10).json()
     low = [p for p in points["pharmacies"] if p["low_mask_stock"]]
     assert points["hospitals"] and low
-    for kind, want in (("hospitals", len(points["hospitals"])), ("pharmacies", len(low))):
+    for kind, count in (("hospitals", len(points["hospitals"])), ("pharmacies", len(low))):
         assert browser.execute_script(f"return document.querySelectorAll('.pt-{kind}').length") == 0
         browser.find_element(By.ID, f"ov-{kind}").click()
         shown = browser.execute_script(f"return document.querySelectorAll('path.pt-{kind}').length")
-        assert shown == want, kind
+        assert shown == count, kind
     # The legend follows the layer; back to compliance restores the figure.
     assert "≥ 150" in browser.find_element(By.ID, "legend").text
     browser.find_element(By.CSS_SELECTOR, "input[name=layer][value=compliance]").click()
