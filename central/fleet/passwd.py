@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +21,11 @@ SALT_BYTES = 12
 _HASH = re.compile(r"^\$7\$(?P<it>\d{1,7})\$(?P<salt>[A-Za-z0-9+/=]+)\$(?P<hash>[A-Za-z0-9+/=]+)$")
 # A broker user name: what an MQTT topic level and an ACL %u substitution can safely hold.
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def new_password() -> str:
+    """A random password (192 bits, URL-safe characters)."""
+    return secrets.token_urlsafe(24)
 
 
 def check_username(name: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 import stat
 from collections.abc import Container, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from central.fleet.bundle import agent_toml, install_note, service_toml
 from central.fleet.ca import CERT_DAYS, Authority, create_ca
 from central.fleet.emqx import write_emqx_acl
 from central.fleet.files import PUBLIC_MODE, SECRET_MODE, atomic_write
-from central.fleet.passwd import hash_password, render_password_file
+from central.fleet.passwd import hash_password, new_password, render_password_file
 from central.fleet.registry import (
     AUTH_MODES,
     AgentEntry,
@@ -47,11 +46,6 @@ from siaga.wire import DEFAULT_PREFIX
 DEFAULT_INSTALL_DIR = Path("/etc/siaga")
 SYSTEMD_KEY = Path("/run/credentials/siaga-agent.service/mqtt-key")
 SecretsVia = Literal["systemd", "file"]
-
-
-def new_password() -> str:
-    """A random password (192 bits, URL-safe characters)."""
-    return secrets.token_urlsafe(24)
 
 
 RENEW_BEFORE_DAYS = 90  # refresh renews the broker certificate this long before it ends

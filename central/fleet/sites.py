@@ -16,17 +16,32 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from central.fleet import registry as reg_mod
 from central.fleet.acl import bridge_state_topic, render_acl
-from central.fleet.brokerconf import agent_listeners
+from central.fleet.ca import Authority
 from central.fleet.files import PUBLIC_MODE, SECRET_MODE, atomic_write
-from central.fleet.passwd import hash_password, render_password_file
+from central.fleet.listeners import agent_listeners
+from central.fleet.passwd import hash_password, new_password, render_password_file
 from central.fleet.registry import BridgeEntry, FleetError, Registry, check_id
 
-if TYPE_CHECKING:
-    from central.fleet.provision import Fleet
+
+class Fleet(Protocol):
+    """What this module needs of central.fleet.provision.Fleet (which imports this module, so
+    it is described here rather than imported)."""
+
+    dir: Path
+    registry_path: Path
+    sites: Path
+    ca_cert: Path
+    crl: Path
+
+    def load(self) -> Registry: ...
+
+    def authority(self) -> Authority: ...
+
+    def _commit(self, reg: Registry) -> None: ...
 
 # What the bridge forwards. Out (site -> centre): every agent topic central reads; the centre's
 # ACL lets only the site's own agents through. In (centre -> site): the confirmations central
@@ -58,8 +73,6 @@ def add_bridge(
     cert_port: int = 8884,
 ) -> BridgeEntry:
     """Register a site bridge: its centre user and password, the site broker's certificate."""
-    from central.fleet.provision import new_password
-
     check_id(name, "bridge name")
     if not site.strip() or len(site) > 128:
         raise FleetError("--site: 1 to 128 characters")

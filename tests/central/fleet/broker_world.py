@@ -78,8 +78,19 @@ class World:
 
     def cli(self, *args: str) -> int:
         out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = main(["fleet", "--fleet-dir", str(self.fleet.dir), *args])
+        # main() sets up logging (siaga.logs: one handler on the root logger, the others
+        # removed): put back the capture and pytest's handlers afterwards.
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = main(["fleet", "--fleet-dir", str(self.fleet.dir), *args])
+        finally:
+            for h in list(root.handlers):
+                root.removeHandler(h)
+            for h in handlers:
+                root.addHandler(h)
+            root.setLevel(level)
         self.cli_output += [out.getvalue(), err.getvalue()]
         assert rc == 0, err.getvalue()
         return rc
