@@ -61,14 +61,19 @@ def journal_stream(stream: TextIO, env: Mapping[str, str] = os.environ) -> bool:
     return (st.st_dev, st.st_ino) == (dev, ino)
 
 
+class _SiagaHandler(logging.StreamHandler):
+    """Ours: replaced by a later setup_logging, while handlers others attached (a test
+    harness's log capture) stay."""
+
+
 def setup_logging(level: int, stream: TextIO | None = None) -> logging.Handler:
-    """One handler on the root logger, formatted for where stderr goes; returns it."""
+    """One handler of ours on the root logger, formatted for where stderr goes; returns it."""
     out = sys.stderr if stream is None else stream
-    handler = logging.StreamHandler(out)
+    handler = _SiagaHandler(out)
     formatter = JournalFormatter() if journal_stream(out) else logging.Formatter(PLAIN_FORMAT)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, _SiagaHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from siaga.logs import JournalFormatter, journal_stream, priority
+from siaga.logs import JournalFormatter, journal_stream, priority, setup_logging
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """[agent]
@@ -103,3 +103,20 @@ def test_detection_needs_stderr_to_be_the_stream(tmp_path: Path):
         assert not journal_stream(f, {"JOURNAL_STREAM": "garbage"})
         assert not journal_stream(f, {"INVOCATION_ID": "abc"})
         assert journal_stream(f, {"SIAGA_LOG_FORMAT": "journal"})
+
+
+def test_setup_replaces_only_its_own_handler():
+    root = logging.getLogger()
+    other = logging.NullHandler()
+    root.addHandler(other)
+    before = list(root.handlers)
+    try:
+        first = setup_logging(logging.INFO)
+        second = setup_logging(logging.WARNING)
+        assert other in root.handlers and second in root.handlers
+        assert first not in root.handlers
+    finally:
+        root.removeHandler(other)
+        for h in list(root.handlers):
+            if h not in before:
+                root.removeHandler(h)
