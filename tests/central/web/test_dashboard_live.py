@@ -14,6 +14,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from central.rules.alerts import AlertStore, mqtt_sender
 from central.rules.evaluate import AlertDecision
 from tests.central.web.dashboard_fixtures import (
@@ -112,6 +115,49 @@ def test_recovers_from_a_broker_restart(city: City, browser: Any) -> None:
     # The broker's refusal while it was down is the only console noise allowed.
     errors = [e for e in console_errors(browser) if "WebSocket connection to" not in e["message"]]
     assert errors == []
+
+
+def bridge_state(city: City, bridge: str, up: bool) -> None:
+    """Publish a site bridge's link state as Mosquitto's bridge notifications do (retained)."""
+    topic = f"{city.svc.cfg.mqtt.topic_prefix}/bridge/{bridge}/state"
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bridge-{bridge}")
+    c.connect(city.broker.host, city.broker.port)
+    c.loop_start()
+    try:
+        c.publish(topic, b"1" if up else b"0", qos=1, retain=True).wait_for_publish(5)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+LINK = "const li = document.querySelector(`#links li[data-bridge='${arguments[0]}']`);"
+
+
+def test_site_link_states_in_the_operations_view(city: City, browser: Any) -> None:
+    """A WAN cut (a bridge reporting 0) is listed as such; the link returning is seen too."""
+    bridge_state(city, "bridge-johar", up=False)  # retained before the page opens
+    bridge_state(city, "bridge-tugu", up=True)
+    open_dashboard(browser, city, "ops")
+    wait_for(browser, "return document.getElementById('conn').dataset.state === 'mqtt'",
+             what="MQTT over WebSockets")  # fmt: skip
+    wait_for(browser, LINK + "return li && li.dataset.state === 'down'", "bridge-johar",
+             what="the retained down state")  # fmt: skip
+    text = browser.execute_script(LINK + "return li.textContent", "bridge-johar")
+    assert "TERPUTUS" in text and "agennya tetap daring" in text
+    assert browser.execute_script(LINK + "return li.dataset.state", "bridge-tugu") == "up"
+    assert browser.execute_script("return document.getElementById('links').hidden") is False
+    bridge_state(city, "bridge-johar", up=True)
+    seen_within(browser, LINK + "return li.dataset.state === 'up'", "bridge-johar")
+    assert "sejak" in browser.execute_script(LINK + "return li.textContent", "bridge-johar")
+    assert console_errors(browser) == []
+
+
+def test_no_site_links_in_the_public_view(city: City, browser: Any) -> None:
+    bridge_state(city, "bridge-johar", up=False)
+    open_dashboard(browser, city, "public")
+    wait_for(browser, "return document.body.dataset.ready === 'true'", what="the page")
+    assert browser.execute_script("return document.getElementById('links')") is None
+    assert console_errors(browser) == []
 
 
 def wait_until_publisher(city: City) -> bool:

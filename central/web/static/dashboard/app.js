@@ -6,6 +6,7 @@ import { CityMap } from "./map.js";
 import { Live } from "./live.js";
 import { renderPanel, drawPlots, dataAge, el } from "./panel.js";
 import { Decisions } from "./alerts.js";
+import { SiteLinks } from "./links.js";
 
 const VIEW = /\/ops\/?$/.test(location.pathname) ? "ops" : "public";
 const CAMERA_POLL_MS = 30000;
@@ -206,7 +207,7 @@ function controls() {
     relabel();
     $("#lang").textContent = t("lang_switch");
     header(); paintAll(); panel(false); setConn($("#conn").dataset.state || "connecting");
-    reportLink();
+    reportLink(); S.links?.render();
   });
 }
 
@@ -254,6 +255,10 @@ async function boot() {
       el("p", { class: "none muted", "data-i18n": "no_alerts", text: t("no_alerts") }), el("ul"));
     $("#side").prepend(d);
     S.decisions = new Decisions(d, areaName);
+    const links = el("section", { id: "links", hidden: "" }, el("h2", { "data-i18n": "site_links", text: t("site_links") }),
+      el("ul"));
+    d.after(links);
+    S.links = new SiteLinks(links);
   }
   for (const level of ["city", "kecamatan", "kelurahan"]) {
     try {
@@ -275,6 +280,7 @@ async function boot() {
   const live = new Live(S.cfg, HEADERS, {
     summary: onSummary,
     alert: (ev) => S.decisions?.apply(ev),
+    bridge: (name, up) => S.links?.set(name, up),
     state: setConn,
     connected: () => { if (VIEW === "ops") refreshAlerts(); },
   });

@@ -3,9 +3,11 @@
 // operations view can send its token). Both deliver the same payloads to the same handlers;
 // both reconnect on their own; the page shows which one is live.
 const SSE_RETRY_MIN_MS = 500, SSE_RETRY_MAX_MS = 5000;
+const BRIDGE_STATE = /\/bridge\/([^/]+)\/state$/;
 
 export class Live {
-  // cfg: /dashboard/api/config; handlers: {summary(payload), alert(event), state(name), connected(kind)}
+  // cfg: /dashboard/api/config; handlers: {summary(payload), alert(event), state(name),
+  // connected(kind), bridge(name, up)} (bridge: MQTT only; central does not store link states)
   constructor(cfg, headers, handlers) {
     this.cfg = cfg;
     this.headers = headers;
@@ -48,7 +50,9 @@ export class Live {
     const m = this.cfg.mqtt;
     const prefix = this.cfg.topic_prefix;
     const topics = [`${prefix}/summary/city`, `${prefix}/summary/kecamatan/+`, `${prefix}/summary/kelurahan/+`];
-    if (this.cfg.view === "ops") topics.push(`${prefix}/alerts`);
+    // The operations view also reads each site bridge's link state (retained "1"/"0", published
+    // by the site broker's bridge notifications): a WAN cut is not an agent outage.
+    if (this.cfg.view === "ops") topics.push(`${prefix}/alerts`, `${prefix}/bridge/+/state`);
     const client = window.mqtt.connect(m.url, {
       username: m.username || undefined, password: m.password || undefined,
       clientId: `siaga-dash-${Math.random().toString(16).slice(2, 10)}`,
@@ -75,8 +79,11 @@ export class Live {
     client.on("error", () => {}); // reconnects by itself; the state shows it
     client.on("message", (topic, payload) => {
       if (!payload || payload.length === 0) return; // a retained topic cleared
+      const text = new TextDecoder().decode(payload);
+      const link = topic.match(BRIDGE_STATE);
+      if (link && topic.startsWith(`${prefix}/`)) { this.h.bridge?.(link[1], text.trim() === "1"); return; }
       let msg;
-      try { msg = JSON.parse(new TextDecoder().decode(payload)); } catch { return; }
+      try { msg = JSON.parse(text); } catch { return; }
       if (topic === `${prefix}/alerts`) this.h.alert(msg); else this.h.summary(msg);
     });
   }
