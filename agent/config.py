@@ -27,6 +27,7 @@ from siaga.wire import Ident, KelurahanCode
 DEFAULT_CONFIG_PATH = Path("/etc/siaga/agent.toml")
 ENV_PREFIX = "SIAGA_AGENT__"
 Point = tuple[float, float]
+HwAccel = Literal["none", "any", "vaapi", "d3d11", "mfx", "drm"]
 
 
 class _Section(BaseModel):
@@ -55,6 +56,14 @@ class CameraSection(_Section):
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     detect_fps: float | None = Field(default=None, gt=0, le=60)
+    # Decoding (agent/capture.py). One FFmpeg thread per camera: a box serves many cameras, and
+    # FFmpeg's default of a thread per core costs a quarter more CPU per frame in wake-ups and
+    # frame hand-offs (measured on the 720p25 clip); 0 lets FFmpeg choose (one camera, big stream).
+    decode_threads: int = Field(default=1, ge=0, le=16)
+    # Hardware decoding, opt-in (docs/deployment.md, "Hardware decoding"): "any" takes whatever
+    # OpenCV's FFmpeg finds; a named API that cannot start falls back to software, logged and
+    # reported in the status (`decoder`).
+    hw_accel: HwAccel = "none"
     include_zones: list[list[Point]] = Field(default_factory=list)
     exclude_zones: list[list[Point]] = Field(default_factory=list)
     # 16 px: calibration.report.UNRELIABLE_FACE_PX, the width under which the project measured
@@ -210,6 +219,9 @@ class HealthSection(_Section):
     """
 
     status_interval_s: float = Field(default=30.0, ge=1, le=3600)
+    # A camera whose detect fps over this window falls under 90 % of its setting is reported
+    # overloaded in the status and the log (agent/load.py).
+    overload_window_s: float = Field(default=30.0, ge=2, le=3600)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
 

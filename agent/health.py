@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.config import HealthSection
 from agent.holding import Holding
+from agent.load import Observation
 from agent.metrics import MetricsServer, agent_registry, render
 from agent.outbox import Outbox
 from agent.publisher import Publisher
@@ -74,8 +75,18 @@ class HealthReporter:
             src.notifier.watchdog()
         else:
             log.error("a camera loop is stuck; withholding the watchdog ping")
+        self.watch_load(now)
         if now - self.last_status_mono >= src.settings.status_interval_s:
             self.publish()
+
+    def watch_load(self, now_mono: float) -> None:
+        """Feed each camera's overload watch (agent/load.py), which logs episodes."""
+        for w in self.watched.workers:
+            s = w.source.stats
+            w.load.observe(Observation(
+                now_mono, w.health.processed, s.reconnects + s.stalls,
+                live=s.connected and not s.finished, nominal_fps=s.nominal_fps,
+            ))  # fmt: skip
 
     def camera_health(self, now_mono: float) -> dict[str, CameraHealth]:
         """Per-camera figures; fps is measured since the previous status."""
@@ -85,7 +96,7 @@ class HealthReporter:
             prev_t, prev_n = self._prev.get(w.camera.id, (self.watched.started_mono, 0))
             fps = (w.health.processed - prev_n) / max(1e-3, now_mono - prev_t)
             self._prev[w.camera.id] = (now_mono, w.health.processed)
-            s = w.source.stats
+            s, load = w.source.stats, w.load
             j = w.suitability.current()
             judgement = (
                 Judgement(suitable=j.suitable, reason=j.reason, faces=j.faces,
@@ -97,6 +108,8 @@ class HealthReporter:
                 reconnects=s.reconnects, stalls=s.stalls, corrupt_frames=s.corrupt_frames,
                 connected=s.connected, judgement=judgement,
                 calibration=self.watched.calibration.get(w.camera.id),
+                detect_fps=None if load.reached_fps is None else round(load.reached_fps, 2),
+                overloaded=load.overloaded, decoder=w.source.decoder.describe()[:200],
             )  # fmt: skip
         return out
 
@@ -115,7 +128,8 @@ class HealthReporter:
             **self._delivery(),
         )  # fmt: skip
         src.publisher.publish_status(msg)
-        fps = ", ".join(f"{k} {v.fps:.1f} fps" for k, v in msg.cameras.items())
+        fps = ", ".join(f"{k} {v.fps:.1f} fps{' OVERLOADED' if v.overloaded else ''}"
+                        for k, v in msg.cameras.items())  # fmt: skip
         failing = f"; outbox FAILING, {held.held} held in memory" if held.error else ""
         src.notifier.status(f"{fps}; outbox {msg.outbox_depth}{failing}")
 

@@ -64,6 +64,8 @@ CAMERA_COUNTERS = {
     "siaga_agent_faces": "face sightings tracked (within the camera's size limits)",
     "siaga_agent_faces_judgeable": "of them, judgeable: big, face-shaped, clear, agreed",
     "siaga_agent_window_errors": "windows that could not be closed or handed on (a bug)",
+    "siaga_agent_frames_dropped": "frames converted for the worker but replaced by a newer one "
+    "before it took them (the worker fell behind)",
 }
 
 
@@ -140,8 +142,22 @@ class AgentCollector:
         latency = HistogramMetricFamily("siaga_agent_frame_to_count_seconds",
                                         "frame capture to its counting (queueing, detection, "
                                         "tracking)", labels=["camera"])  # fmt: skip
+        stage_cpu = CounterMetricFamily(
+            "siaga_agent_stage_cpu_seconds", "CPU seconds per camera and stage, measured in the "
+            "thread that runs it (agent/stagecpu.py)", labels=["camera", "stage"])  # fmt: skip
+        fps = GaugeMetricFamily("siaga_agent_detect_fps", "detect fps the camera reached over "
+                                "the overload window (agent/load.py)",
+                                labels=["camera"])  # fmt: skip
+        overloaded = GaugeMetricFamily("siaga_agent_camera_overloaded", "1 while the camera's "
+                                       "detect fps is under 90 % of its setting",
+                                       labels=["camera"])  # fmt: skip
         for w in workers:
             cam, h, s = [w.camera.id], w.health, w.source.stats
+            for stage, seconds in w.source.cpu.seconds.items():
+                stage_cpu.add_metric([w.camera.id, stage], seconds)
+            if w.load.reached_fps is not None:
+                fps.add_metric(cam, w.load.reached_fps)
+            overloaded.add_metric(cam, float(w.load.overloaded))
             values = {
                 "siaga_agent_frames_read": s.frames, "siaga_agent_frames_processed": h.processed,
                 "siaga_agent_frames_inferred": h.inferred, "siaga_agent_frames_skipped": h.skipped,
@@ -150,6 +166,7 @@ class AgentCollector:
                 "siaga_agent_people": h.people, "siaga_agent_people_judged": h.judged,
                 "siaga_agent_faces": h.faces, "siaga_agent_faces_judgeable": h.faces_judgeable,
                 "siaga_agent_window_errors": h.window_errors,
+                "siaga_agent_frames_dropped": s.dropped,
             }  # fmt: skip
             for name, value in values.items():
                 counters[name].add_metric(cam, value)
@@ -157,7 +174,7 @@ class AgentCollector:
             _add_histogram(infer, cam, h.inference_s)
             _add_histogram(latency, cam, h.latency_s)
         yield from counters.values()
-        yield from (up, infer, latency)
+        yield from (up, infer, latency, stage_cpu, fps, overloaded)
 
 
 def _add_histogram(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:

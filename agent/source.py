@@ -1,8 +1,12 @@
 """Video sources through OpenCV: files, RTSP/HTTP streams, USB cameras.
 
-A capture thread reads continuously and keeps only the newest frame, so a slow detector never
-works on stale video. Open/read timeouts, a stall watchdog, and reconnects with capped
-exponential backoff plus jitter keep a flaky camera from ever stopping the agent.
+A capture thread grabs (demuxes and decodes) every frame, as a live stream must be read, but
+converts to a BGR image (`retrieve`) only the frames the worker will look at: those due by the
+camera's detect fps, and any while the worker is waiting for one: converting all 25 frames a
+second of a camera looked at 5 times a second cost a third more CPU than decoding them (issue
+18). It keeps only the newest frame, so a slow detector never works on stale video. Open/read
+timeouts, a stall watchdog, and reconnects with capped exponential backoff plus jitter keep a
+flaky camera from ever stopping the agent.
 """
 
 from __future__ import annotations
@@ -14,30 +18,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
+from agent.capture import Capture, Decoder, open_capture, open_decoding
 from agent.config import CameraSection
-from agent.synthetic import SyntheticCapture
+from agent.stagecpu import StageCpu
 from siaga.backoff import backoff_s
 from siaga.camera_url import redact_url
 from siaga.settings import ConfigError
 
+__all__ = ["Capture", "Frame", "SourceStats", "VideoSource", "is_file_source", "is_synthetic",
+           "open_capture", "valid_frame"]  # fmt: skip
 log = logging.getLogger(__name__)
 # Consecutive unreadable frames after which the stream is considered broken and reopened.
 MAX_BAD_READS = 25
-
-
-class Capture(Protocol):
-    """What the source needs of cv2.VideoCapture (a fake stands in for it in tests)."""
-
-    def isOpened(self) -> bool: ...
-    def read(self) -> tuple[bool, Any]: ...
-    def get(self, prop: int) -> float: ...
-    def set(self, prop: int, value: float) -> bool: ...
-    def release(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,25 +50,15 @@ class Frame:
 class SourceStats:
     """Health counters of one source."""
 
-    frames: int = 0
+    frames: int = 0  # grabbed (decoded)
+    retrieved: int = 0  # of them, converted to an image for the worker
+    dropped: int = 0  # of those, replaced by a newer one before the worker took them
+    nominal_fps: float = 0.0  # the frame rate the stream or file declares (0: unknown)
     reconnects: int = 0
     stalls: int = 0
     corrupt_frames: int = 0
     connected: bool = False
     finished: bool = False
-
-
-def open_capture(source: str, *, open_timeout_s: float, read_timeout_s: float) -> Capture:
-    """Open a file, URL or `usb:N` with OpenCV; timeouts apply to the FFmpeg backend."""
-    if source.startswith("usb:"):
-        return cv2.VideoCapture(int(source[4:]))
-    if source.startswith("synthetic:"):
-        return SyntheticCapture(source)
-    params = [
-        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
-        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
-    ]  # fmt: skip
-    return cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
 
 
 def is_file_source(source: str) -> bool:
@@ -91,22 +77,32 @@ def valid_frame(image: np.ndarray | None) -> bool:
 
 
 class VideoSource:
-    """Reads one camera in its own thread; `latest()` hands out only the newest frame."""
+    """Reads one camera in its own thread; `latest()` hands out only the newest frame.
+
+    `sample_fps` (the camera's detect fps) says which frames are converted to images: one per
+    1/sample_fps seconds, plus the next one whenever the consumer is waiting for a frame. None
+    converts every frame (tools that want them all)."""
 
     def __init__(
         self,
         camera: CameraSection,
         *,
-        opener: Callable[..., Capture] = open_capture,
+        opener: Callable[..., Capture] | None = None,
         seed: int | None = None,
+        sample_fps: float | None = None,
     ) -> None:
         self.camera = camera
         self.stats = SourceStats()
+        self.cpu = StageCpu()  # decode and convert are counted here (agent/stagecpu.py)
+        self.decoder = Decoder(camera.hw_accel)
         self._opener = opener
         self._rng = random.Random(seed)
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._handed: int = -1
+        self._waiting = 0  # consumers blocked in latest(): the next frame is converted for them
+        self._period = 1.0 / sample_fps if sample_fps else 0.0
+        self._next_sample = 0.0
         self._stop = threading.Event()
         self._generation = 0
         self._thread: threading.Thread | None = None
@@ -140,7 +136,11 @@ class VideoSource:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set() or self.stats.finished:
                     return None
-                self._cond.wait(remaining)
+                self._waiting += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._waiting -= 1
             self._handed = self._latest.index
             return self._latest
 
@@ -182,26 +182,32 @@ class VideoSource:
                 attempt = self._wait_backoff(attempt, gen)
 
     def _open(self) -> Capture | None:
-        src = self.camera.source
+        src, cam = self.camera.source, self.camera
         if is_file_source(src) and not is_synthetic(src) and not Path(src).is_file():
-            log.error("camera %s: video file %s not found", self.camera.id, src)
+            log.error("camera %s: video file %s not found", cam.id, src)
             return None
         try:
-            url = self.camera.open_source()  # with its password, never logged
+            url = cam.open_source()  # with its password, never logged
         except ConfigError as exc:
-            log.error("camera %s: %s", self.camera.id, exc)
+            log.error("camera %s: %s", cam.id, exc)
             return None
-        cap = self._opener(
-            url,
-            open_timeout_s=self.camera.open_timeout_s,
-            read_timeout_s=self.camera.read_timeout_s,
-        )
+        kw = {"open_timeout_s": cam.open_timeout_s, "read_timeout_s": cam.read_timeout_s,
+              "threads": cam.decode_threads, "hw_accel": cam.hw_accel}  # fmt: skip
+        if self._opener is None:
+            cap, decoder = open_decoding(url, **kw)  # type: ignore[arg-type]
+        else:
+            cap, decoder = self._opener(url, **kw), Decoder(cam.hw_accel)
         if not cap.isOpened():
-            log.warning("camera %s: cannot open %s", self.camera.id, redact_url(src))
+            log.warning("camera %s: cannot open %s", cam.id, redact_url(src))
             cap.release()
             return None
+        if decoder.note and decoder != self.decoder:
+            log.warning("camera %s: hardware decoding %s", cam.id, decoder.note)
+        self.decoder = decoder
         self.stats.connected = True
-        log.info("camera %s: opened %s", self.camera.id, redact_url(src))
+        threads = f"{cam.decode_threads} thread(s)" if cam.decode_threads else "FFmpeg's threads"
+        log.info("camera %s: opened %s (decoder %s, %s)", cam.id, redact_url(src), decoder.used,
+                 threads)  # fmt: skip
         return cap
 
     def _wait_backoff(self, attempt: int, gen: int) -> int:
@@ -214,24 +220,51 @@ class VideoSource:
         self._stop.wait(delay)
         return attempt + 1
 
+    def _wanted(self, now: float) -> bool:
+        """Convert this grabbed frame? When it is due by the sampling schedule, or the consumer
+        waits. The schedule advances by whole periods, so a camera whose frames arrive unevenly
+        still gives sample_fps a second over time; a late frame sets it right after a pause."""
+        if self._period <= 0:
+            return True
+        if now < self._next_sample and not self._waiting:
+            return False
+        self._next_sample = max(self._next_sample + self._period, now + self._period / 2)
+        return True
+
     def _read_loop(self, cap: Capture, gen: int, index: int) -> int:
         """Read until the stream breaks, the file ends or the thread is superseded."""
         pace = is_file_source(self.camera.source)
-        period = 1.0 / (cap.get(cv2.CAP_PROP_FPS) or 25.0) if pace else 0.0
+        self.stats.nominal_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        period = 1.0 / (self.stats.nominal_fps or 25.0) if pace else 0.0
         next_due = time.monotonic()
-        bad = 0
+        bad = 0  # failed grabs and retrieves since the last good image
+        cpu = self.cpu
         while self._current(gen):
-            ok, image = cap.read()
+            with cpu.timed("decode"):
+                ok = cap.grab()
             if not ok and pace:
                 if self.camera.loop and cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
                     continue
-                self.stats.finished = True
-                self.stats.connected = False
-                with self._cond:
-                    self._cond.notify_all()
-                log.info("camera %s: end of file %s", self.camera.id, self.camera.source)
+                self._finish()
                 return index
-            if not ok or not valid_frame(image):
+            image = None
+            if ok:
+                self.stats.frames += 1
+                if pace:  # a file plays at its own frame rate, like a live camera
+                    next_due += period
+                    delay = next_due - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(delay)
+                    else:
+                        next_due = time.monotonic()
+                if gen == self._generation:
+                    self._last_frame_mono = time.monotonic()  # the camera is alive
+                if not self._wanted(time.monotonic()):
+                    index += 1
+                    continue
+                with cpu.timed("convert"):
+                    ok, image = cap.retrieve()
+            if not ok or image is None or not valid_frame(image):
                 self.stats.corrupt_frames += 1
                 bad += 1
                 if bad >= MAX_BAD_READS:
@@ -242,22 +275,25 @@ class VideoSource:
                     return index
                 continue
             bad = 0
-            if pace:  # a file plays at its own frame rate, like a live camera
-                next_due += period
-                delay = next_due - time.monotonic()
-                if delay > 0:
-                    self._stop.wait(delay)
-                else:
-                    next_due = time.monotonic()
             self._publish(Frame(image, index, time.time(), time.monotonic()), gen)
             index += 1
         return index
+
+    def _finish(self) -> None:
+        self.stats.finished = True
+        self.stats.connected = False
+        with self._cond:
+            self._cond.notify_all()
+        log.info("camera %s: end of file %s", self.camera.id, self.camera.source)
 
     def _publish(self, frame: Frame, gen: int) -> None:
         with self._cond:
             if gen != self._generation:
                 return
+            latest = self._latest
+            if latest is not None and latest.index != self._handed:
+                self.stats.dropped += 1
             self._latest = frame
             self._last_frame_mono = frame.mono_time
-            self.stats.frames += 1
+            self.stats.retrieved += 1
             self._cond.notify_all()

@@ -42,13 +42,25 @@ class SyntheticCapture:
         return True
 
     def read(self) -> tuple[bool, Any]:
+        if not self.grab():
+            return False, None
+        return self.retrieve()
+
+    def grab(self) -> bool:
+        """Move to the next frame; drawing it waits for `retrieve`, as decoding would."""
         if self.index >= self.frames:
+            return False
+        self.index += 1
+        return True
+
+    def retrieve(self) -> tuple[bool, Any]:
+        """Draw the frame last grabbed."""
+        if self.index == 0:
             return False, None
         frame = self.background.copy()
-        x = int((self.index * 7) % (WIDTH - 60))
+        x = int(((self.index - 1) * 7) % (WIDTH - 60))
         cv2.rectangle(frame, (x, 120), (x + 50, 300), (200, 180, 160), -1)
         cv2.circle(frame, (x + 25, 100), 22, (150, 170, 210), -1)
-        self.index += 1
         return True, frame
 
     def get(self, prop: int) -> float:

@@ -24,6 +24,7 @@ from agent.judge import (
     judge_faces,
     verdict,
 )
+from agent.load import LoadWatch
 from agent.metrics import inference_histogram, latency_histogram
 from agent.motion import MotionGate
 from agent.source import Frame, VideoSource
@@ -82,14 +83,17 @@ class CameraWorker:
         self.filter = face_filter
         self.emit = emit
         self.detect_conf = detect_conf
-        self.source = source or VideoSource(camera)
+        detect_fps = camera.detect_fps or cfg.sampling.detect_fps
+        # The source converts only the frames this loop will look at (agent/source.py).
+        self.source = source or VideoSource(camera, sample_fps=detect_fps)
         self.gate = MotionGate.from_config(cfg.sampling)
         self.tracker = Tracker(
             iou_threshold=cfg.tracker.iou_threshold,
             max_age_s=cfg.tracker.max_age_s,
             min_hits=cfg.tracker.min_hits,
         )
-        self.period_s = 1.0 / (camera.detect_fps or cfg.sampling.detect_fps)
+        self.detect_fps = detect_fps
+        self.period_s = 1.0 / detect_fps
         # A track ends max_age_s after its last sighting: keep its window open that long.
         self.counter = WindowCounter(
             cfg.counting.window_s, grace_s=cfg.tracker.max_age_s + self.period_s
@@ -98,6 +102,8 @@ class CameraWorker:
         self.classifier = classifier  # the judgement's second opinion (agent/judge.py)
         self.suitability = Suitability(cfg.judging)
         self.health = WorkerHealth()
+        # Reached detect fps and overload, fed by the health reporter (agent/load.py).
+        self.load = LoadWatch(camera.id, detect_fps, cfg.health.overload_window_s)
         self._last_error = ""  # the last distinct error logged, so a repeated one is said once
         self.thread = threading.Thread(target=self.run, name=f"worker-{camera.id}", daemon=True)
         self._stop = threading.Event()
@@ -144,11 +150,17 @@ class CameraWorker:
         self.health.processed += 1
         self.health.last_frame_mono = frame.mono_time
         t = frame.wall_time
+        cpu = self.source.cpu  # the camera's CPU per stage (agent/stagecpu.py)
+        track_start = time.thread_time()
         inferred = self.gate.check(frame.image, frame.mono_time)
         if inferred:
-            start = time.perf_counter()
-            raw = self.detector.detect(frame.image, conf=self.detect_conf)
+            start, cpu_start = time.perf_counter(), time.thread_time()
+            raw, prepared = self.detector.detect_staged(frame.image, conf=self.detect_conf)
             seconds = time.perf_counter() - start
+            detect_cpu = time.thread_time() - cpu_start
+            cpu.add("preprocess", prepared)
+            cpu.add("inference", detect_cpu - prepared)
+            track_start += detect_cpu
             self.health.inference_s.observe(seconds)
             ms = seconds * 1000
             self.health.inference_ms = (
@@ -169,6 +181,7 @@ class CameraWorker:
         self.counter.frame(when, inferred=inferred, occupancy=len(step.active))
         for track in step.finished:
             self.count_person(track, t, frame.mono_time)
+        cpu.add("track", time.thread_time() - track_start)
         self.health.latency_s.observe(max(0.0, time.monotonic() - frame.mono_time))
 
     def judge(self, frame: Frame, raw: Detections) -> tuple[Detections, np.ndarray]:

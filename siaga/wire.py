@@ -4,9 +4,10 @@ Both `agent` and `central` import this module and nothing else of each other; it
 pydantic alone. Changing a field here is a protocol change: bump the schema version. Adding an
 optional field is not, provided central is upgraded before the agents (central refuses unknown
 fields): that is how `epoch`, `first_unconfirmed` and the status's delivery fields came in, and
-the mask judgement (`not_judged`, `suitable`, the status's `judgement`), and the status's per-camera
+the mask judgement (`not_judged`, `suitable`, the status's `judgement`), the status's per-camera
 `calibration` (version and the detector's confusion counts at the camera's thresholds, which
-central reads to correct that camera's compliance: issue 16).
+central reads to correct that camera's compliance: issue 16), and the status's per-camera load
+(`detect_fps` reached, `overloaded`, `decoder`: issue 18).
 
 Mask judgement: `people_seen` counts every confirmed person; `masked` and `unmasked` only those
 whose face the agent could judge (big enough, face-shaped, one class clearly ahead, in more than
@@ -189,6 +190,14 @@ class CameraHealth(_Wire):
     connected: bool
     judgement: Judgement | None = None  # optional: older agents send none
     calibration: CameraCalibration | None = None  # optional: uncalibrated cameras, older agents
+    # Optional (agents before issue 18 send none): the detect fps the camera reached over the
+    # agent's overload window (30 s; none until the camera has delivered that long), whether
+    # that fell under 90 % of its setting, i.e. the box cannot keep up with its cameras, and how
+    # its frames are decoded: "software", a hardware API such as "vaapi", or "software (…)"
+    # saying why the hardware decoding asked for is not in use.
+    detect_fps: float | None = Field(default=None, ge=0)
+    overloaded: bool | None = None
+    decoder: str | None = Field(default=None, max_length=200)
 
 
 class StatusMessage(_Wire):

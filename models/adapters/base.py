@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -17,6 +19,20 @@ from models.spec import ModelSpec
 
 # Candidates kept before NMS: bounds NMS cost at very low thresholds (evaluation).
 PRE_NMS_TOP_K = 3000
+# One input buffer per thread and shape: a box's cameras share one detector from their own
+# threads, and a fresh 3.7 MB tensor per inferred frame cost page faults on every frame.
+_buffers = threading.local()
+
+
+def input_buffer(shape: tuple[int, ...]) -> np.ndarray:
+    """This thread's reusable float32 buffer of `shape` (valid until its next use here)."""
+    bufs: dict[tuple[int, ...], np.ndarray] | None = getattr(_buffers, "by_shape", None)
+    if bufs is None:
+        bufs = _buffers.by_shape = {}
+    buf = bufs.get(shape)
+    if buf is None:
+        buf = bufs[shape] = np.empty(shape, dtype=np.float32)
+    return buf
 
 
 class Adapter(ABC):
@@ -27,6 +43,13 @@ class Adapter(ABC):
     @abstractmethod
     def detect(self, image_bgr: np.ndarray, *, conf: float | None = None) -> Detections:
         """Detect faces in one BGR image; `conf` overrides the manifest threshold."""
+
+    def detect_staged(
+        self, image_bgr: np.ndarray, *, conf: float | None = None
+    ) -> tuple[Detections, float]:
+        """`detect`, and the calling thread's CPU seconds spent preparing the model's input
+        (agent/stagecpu.py); 0 where a family does not tell its preparation apart."""
+        return self.detect(image_bgr, conf=conf), 0.0
 
     def fingerprint(self) -> str:
         """sha256 identifying exactly the weights in use (reported with every count)."""
@@ -43,18 +66,18 @@ class SingleSessionAdapter(Adapter):
         self.input_name = session.get_inputs()[0].name
         self.class_columns = label_columns(spec.labels)
 
-    def prepare(self, image_bgr: np.ndarray) -> tuple[dict[str, np.ndarray], Transform]:
-        """Resize and normalise as the manifest says; returns session feeds and the transform."""
-        assert self.spec.input_width and self.spec.input_height  # checked by ModelSpec
+    def prepare(
+        self, image_bgr: np.ndarray, *, reuse: bool = False
+    ) -> tuple[dict[str, np.ndarray], Transform]:
+        """Resize and normalise as the manifest says; returns session feeds and the transform.
+        `reuse`: into this thread's buffer (`input_buffer`), overwritten by its next call."""
+        spec = self.spec
+        assert spec.input_width and spec.input_height  # checked by ModelSpec
+        out = input_buffer((1, 3, spec.input_height, spec.input_width)) if reuse else None
         tensor, transform = image_to_tensor(
-            image_bgr,
-            width=self.spec.input_width,
-            height=self.spec.input_height,
-            mode=self.spec.resize,
-            color=self.spec.color,
-            mean=self.spec.mean,
-            std=self.spec.std,
-        )
+            image_bgr, width=spec.input_width, height=spec.input_height, mode=spec.resize,
+            color=spec.color, mean=spec.mean, std=spec.std, out=out,
+        )  # fmt: skip
         return {self.input_name: tensor}, transform
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -66,9 +89,16 @@ class SingleSessionAdapter(Adapter):
         """Raw outputs → detections in original pixels."""
 
     def detect(self, image_bgr: np.ndarray, *, conf: float | None = None) -> Detections:
-        feeds, transform = self.prepare(image_bgr)
+        return self.detect_staged(image_bgr, conf=conf)[0]
+
+    def detect_staged(
+        self, image_bgr: np.ndarray, *, conf: float | None = None
+    ) -> tuple[Detections, float]:
+        start = time.thread_time()
+        feeds, transform = self.prepare(image_bgr, reuse=True)
+        prepared = time.thread_time() - start
         threshold = self.spec.conf_threshold if conf is None else conf
-        return self.decode(self.run(feeds), transform, threshold)
+        return self.decode(self.run(feeds), transform, threshold), prepared
 
 
 def single_session(

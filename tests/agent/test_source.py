@@ -36,12 +36,20 @@ class FakeCapture:
         return self.opened
 
     def read(self):
+        return self.retrieve() if self.grab() else (False, None)
+
+    def grab(self) -> bool:
+        """False: the grab fails; None: the grab works but the frame cannot be converted."""
         if self.block is not None:
             self.block.wait(10)
         if not self.reads:
-            return False, None
-        item = self.reads.pop(0)
-        return (item is not None and item is not False), (None if item is False else item)
+            return False
+        self.item = self.reads.pop(0)
+        return self.item is not False
+
+    def retrieve(self):
+        item = getattr(self, "item", None)
+        return (item is not None), item
 
     def get(self, prop: int) -> float:
         return 0.0

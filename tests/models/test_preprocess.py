@@ -56,3 +56,32 @@ def test_fused_resize_matches_two_step(mode):
     resized, t2 = fit(img, width=64, height=48, mode=mode)
     np.testing.assert_allclose(fused, to_tensor(resized, color="rgb", mean=m, std=s), atol=1e-5)
     assert t1 == t2
+
+
+@pytest.mark.parametrize("color", ["rgb", "bgr"])
+def test_tensor_equals_opencv_blob_exactly(color):
+    """The per-plane path gives the very values cv2.dnn.blobFromImage gave before it (the
+    reference models' counts stay as they were), resize included."""
+    import cv2
+
+    from models.preprocess import image_to_tensor
+
+    img = np.random.default_rng(3).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    m, s = (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
+    want = cv2.dnn.blobFromImage(img, 1 / 128, (64, 48), m, swapRB=color == "rgb", crop=False)
+    got, _ = image_to_tensor(img, width=64, height=48, mode="plain", color=color, mean=m, std=s)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_tensor_fills_the_buffer_given_and_skips_a_resize_to_the_same_size():
+    from models.preprocess import image_to_tensor
+
+    img = np.random.default_rng(4).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    buf = np.full((1, 3, 48, 64), np.nan, np.float32)
+    m, s = (10.0, 20.0, 30.0), (2.0, 4.0, 8.0)
+    got, t = image_to_tensor(img, width=64, height=48, mode="plain", color="rgb", mean=m, std=s,
+                             out=buf)  # fmt: skip
+    assert got is buf and not np.isnan(buf).any()
+    assert (t.scale_x, t.scale_y) == (1.0, 1.0)
+    np.testing.assert_allclose(buf, to_tensor(img, color="rgb", mean=m, std=s), rtol=1e-6)
+    assert buf[0, 0, 5, 7] == pytest.approx((img[5, 7, 2] - 10.0) / 2.0)  # R first

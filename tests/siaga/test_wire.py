@@ -122,3 +122,17 @@ def test_status_carries_a_cameras_calibration_and_its_confusion_counts():
     ]:
         with pytest.raises(ValidationError, match=why):
             DetectorConfusion.model_validate(bad)
+
+
+def test_status_carries_a_cameras_load_and_older_statuses_still_parse():
+    """Issue 18's per-camera load: optional, so a status from an agent before it is valid."""
+    health = {"fps": 5.0, "inference_ms": 20.0, "reconnects": 0, "stalls": 0, "connected": True}
+    cam = CameraHealth.model_validate(
+        {**health, "detect_fps": 3.9, "overloaded": True, "decoder": "software (vaapi unavailable)"}
+    )
+    assert (cam.detect_fps, cam.overloaded) == (3.9, True)
+    assert CameraHealth.model_validate_json(cam.model_dump_json()) == cam
+    older = CameraHealth.model_validate(health)
+    assert (older.detect_fps, older.overloaded, older.decoder) == (None, None, None)
+    with pytest.raises(ValidationError, match="greater than or equal"):
+        CameraHealth.model_validate({**health, "detect_fps": -1})
