@@ -83,6 +83,7 @@ bench: setup sysdeps
 	$(PY) -m benchmarks.agent_throughput --out $(OUT)/bench
 	$(PY) -m benchmarks.ingest --out $(OUT)/bench
 	$(PY) -m benchmarks.cctv_truth --out $(OUT)/bench
+	$(PY) -m benchmarks.cameras_per_box --out $(OUT)/bench
 
 clean:
 	rm -rf $(VENV) $(OUT)
