@@ -27,12 +27,13 @@ this tree's configurations it shares (gate off, `--compare-variants`):
     git archive b3aaa38 | tar -x -C /tmp/siaga_before
     python -m benchmarks.cameras_per_box --compare /tmp/siaga_before [--measure-s 30] [--quick]
 
-RTSP is not measured: no RTSP server installs from the package registries this project uses.
-MediaMTX has no Debian package and only an unofficial PyPI wrapper that downloads the binary
-at run time; Debian's rtsp-server-perl takes a stream published to it (RECORD) but is
-unmaintained, and ffmpeg itself only listens for RTSP as a receiver. An agent reading RTSP decodes
-the same H.264 through the same FFmpeg, so only the transport (RTP over UDP/TCP) differs from
-what is measured here.
+RTSP (`--variants 720p25/rtsp`): Debian's rtsp-server-perl relays streams ffmpeg publishes to
+it, packets copied, over RTP on UDP (it refuses interleaved TCP, so the agent runs with
+OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;udp). It is not in `make sysdeps`; the variant
+says so when the server is missing. MediaMTX, the usual test server, has no Debian package.
+
+Columns: cores per camera split by stage, and "rest": the agent's CPU no stage's thread
+accounts for (onnxruntime's thread pool spinning between runs, the publisher, the interpreter).
 
 Writes out/bench/cameras_per_box.json and .md (the sizing table for docs/deployment.md) and
 prints a table. Every step is bounded (start-up 90 s, `--budget-min` for the whole run), and

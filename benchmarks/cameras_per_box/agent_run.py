@@ -92,8 +92,10 @@ def parse_metrics(text: str) -> Scrape:
 class AgentProcess:
     """The agent daemon of `tree` with `config`; a context manager that always stops it."""
 
-    def __init__(self, tree: Path, config: Path, metrics_port: int) -> None:
+    def __init__(self, tree: Path, config: Path, metrics_port: int,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.tree, self.config, self.metrics_port = tree, config, metrics_port
+        self.env = env or {}
         self.log = config.parent / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -103,7 +105,7 @@ class AgentProcess:
         return self.proc.pid
 
     def start(self) -> AgentProcess:
-        env = dict(os.environ, PYTHONPATH=str(self.tree))
+        env = dict(os.environ, PYTHONPATH=str(self.tree), **self.env)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "siaga", "agent", "run", "--config", str(self.config)],

@@ -60,25 +60,26 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"{key}: {b['fps']:.1f} fps on one thread, {b['cpu_ms_per_frame']:.1f} ms CPU "
                   "per frame")  # fmt: skip
     stage_hdr = "".join(f"{s[:5]:>7}" for s in STAGES)
-    print(f"{'tree':7}{'variant':8}{'gate':5}{'N':>4}{'held':>6}{'fps min':>8}{'read':>6}"
-          f"{'cores':>7}{'/cam':>7}{stage_hdr}{'inf ms':>7}{'RSS':>6}{'srv':>6}{'other':>6}"
-          f"{'ovl':>4}")  # fmt: skip
+    print(f"{'tree':7}{'variant':12}{'gate':5}{'N':>4}{'held':>6}{'fps min':>8}{'read':>6}"
+          f"{'cores':>7}{'/cam':>7}{stage_hdr}{'rest':>7}{'inf ms':>7}{'RSS':>6}{'srv':>6}"
+          f"{'others':>7}{'ovl':>4}")  # fmt: skip
     for r in report["rows"]:
-        head = f"{r['tree']:7}{r['variant']:8}{'on' if r['gate'] else 'off':5}{r['n']:>4}"
+        head = f"{r['tree']:7}{r['variant']:12}{'on' if r['gate'] else 'off':5}{r['n']:>4}"
         if "skipped" in r or "error" in r:
             print(f"{head}  {r.get('skipped') or 'ERROR ' + r['error'].splitlines()[0][:80]}")
             continue
         split = r.get("stage_cores_per_camera") or {}
         stages = "".join(f"{_f(split.get(s), '.3f'):>7}" for s in STAGES)
+        stages += f"{_f(r.get('unattributed_cores_per_camera'), '.3f'):>7}"
         print(f"{head}{'yes' if r['held'] else 'NO':>6}{r['detect_fps_min']:8.2f}"
               f"{r['read_fps_min']:6.1f}{r['agent_cores']:7.2f}{r['cores_per_camera']:7.3f}"
               f"{stages}{_f(r['inference_ms_mean'], '.1f'):>7}{_f(r.get('rss_mb'), '.0f'):>6}"
-              f"{r['server_cores']:6.2f}{r['other_cores']:6.2f}"
+              f"{r['server_cores']:6.2f}{r['other_cores']:7.2f}"
               f"{len(r['status_overloaded']):>4}")  # fmt: skip
     print("\nsizing (largest N where every camera held >= 95 % of detect fps):")
     for e in report["sizing"]:
         vs = e.get("cameras_per_core_vs_before")
-        print(f"  {e['tree']:7}{e['variant']:8}gate {'on ' if e['gate'] else 'off'} "
+        print(f"  {e['tree']:7}{e['variant']:12}gate {'on ' if e['gate'] else 'off'} "
               f"largest N {e['largest_n']:>3} (first failed {_f(e['first_failed_n'], 'd')}), "
               f"{_f(e.get('cores_per_camera'), '.3f')} cores/camera = "
               f"{_f(e.get('cameras_per_core'), '.1f')} cameras/core, "

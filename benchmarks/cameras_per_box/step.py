@@ -62,6 +62,7 @@ def cameras(a0: Scrape, a1: Scrape, dt: float) -> dict[str, dict[str, Any]]:
     inferred = _delta(a0, a1, "siaga_agent_frames_inferred_total")
     dropped = _delta(a0, a1, "siaga_agent_frames_dropped_total")
     reconnects = _delta(a0, a1, "siaga_agent_reconnects_total")
+    corrupt = _delta(a0, a1, "siaga_agent_corrupt_frames_total")
     inf_sum = _delta(a0, a1, "siaga_agent_inference_seconds_sum")
     inf_n = _delta(a0, a1, "siaga_agent_inference_seconds_count")
     stage = _delta(a0, a1, STAGE_CPU)
@@ -75,6 +76,7 @@ def cameras(a0: Scrape, a1: Scrape, dt: float) -> dict[str, dict[str, Any]]:
             "inferred_fps": inferred.get(key, 0.0) / dt,
             "dropped": dropped.get(key),
             "reconnects": reconnects.get(key, 0.0),
+            "corrupt_frames": corrupt.get(key, 0.0),
             "inference_ms": 1000 * inf_sum.get(key, 0.0) / inf_n[key] if inf_n.get(key) else None,
             "detect_fps_gauge": gauge.get(key),
             "stage_cores": {s: v / dt for (c, s), v in stage.items() if c == cam} or None,
@@ -110,6 +112,11 @@ def summarise(spec: StepSpec, per_cam: dict[str, dict[str, Any]], cpu: dict[str,
         "inferred_fps_mean": mean(c["inferred_fps"] for c in per_cam.values()) if fps else 0.0,
         "agent_cores": cpu["agent"] / dt, "cores_per_camera": cpu["agent"] / dt / spec.n,
         "stage_cores_per_camera": stages or None,
+        # What no stage's thread accounts for: other threads (onnxruntime's pool spinning
+        # between runs, the publisher, the metrics server) and the interpreter.
+        "unattributed_cores_per_camera": cpu["agent"] / dt / spec.n - sum(stages.values())
+        if stages
+        else None,
         "server_cores": cpu["servers"] / dt,
         "other_cores": max(0.0, cpu["machine"] - cpu["agent"] - cpu["servers"]) / dt,
         "inference_ms_mean": mean(inf) if inf else None,
@@ -132,7 +139,7 @@ def run_step(spec: StepSpec, broker: MosquittoBroker, workdir: Path) -> dict[str
             model=spec.model, onnx_threads=spec.onnx_threads,
             camera_lines=list(spec.camera_lines),
         )  # fmt: skip
-        with AgentProcess(spec.tree, config, metrics_port) as agent:
+        with AgentProcess(spec.tree, config, metrics_port, servers.agent_env) as agent:
             agent.wait_ready(spec.n)
             _wait(agent, spec.warmup_s)
             load = load_average()

@@ -8,6 +8,11 @@ its CPU is measured and reported apart from the agent's.
 
 Why one process per stream: `-listen 1` serves one client, which is what a camera's stream is to
 the agent; a server ends when its client goes, so every benchmark step starts fresh ones.
+
+RTSP (a variant named `…/rtsp`): Debian's rtsp-server-perl relays streams that ffmpeg publishes
+to it (ANNOUNCE/RECORD, `-c copy`) to the agent, over RTP on UDP only (it refuses interleaved
+TCP, which OpenCV asks for by default: the agent then runs with
+OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;udp, as a technician would set for such a camera).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +32,8 @@ from tests.mqtt_broker import free_port
 
 CLIP = "video/gituatu_nomask.mp4"  # 1280x720, 25 fps, H.264, 8.2 s (looped)
 START_TIMEOUT_S = 15.0
+RTSP_SERVER = "/usr/bin/rtsp-server-perl"  # Debian package rtsp-server-perl
+RTSP_AGENT_ENV = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Variant:
     width: int
     height: int
     fps: float
+    transport: str = "http"  # or "rtsp"
 
 
 def ffmpeg() -> str:
@@ -70,21 +79,28 @@ def make_variants(shared: Path, workdir: Path, names: list[str]) -> list[Variant
     w0, h0, fps0 = probe(clip)
     out: list[Variant] = []
     for name in names:
-        height_s, _, fps_s = name.partition("p")
+        kind, _, transport = name.partition("/")
+        if transport not in ("", "http", "rtsp"):
+            raise SystemExit(f"variant {name}: transport must be http or rtsp")
+        if transport == "rtsp" and not Path(RTSP_SERVER).exists():
+            raise SystemExit(f"variant {name}: {RTSP_SERVER} not found (apt-get install "
+                             "rtsp-server-perl)")  # fmt: skip
+        height_s, _, fps_s = kind.partition("p")
         height, fps = int(height_s), float(fps_s or fps0)
         if (height, fps) == (h0, fps0):
-            out.append(Variant(name, clip, w0, h0, fps0))
+            out.append(Variant(name, clip, w0, h0, fps0, transport or "http"))
             continue
         width = round(w0 * height / h0 / 2) * 2
-        path = workdir / f"substream_{name}.mp4"
-        subprocess.run(
-            [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(clip),
-             "-vf", f"scale={width}:{height}", "-r", f"{fps:g}", "-an", "-c:v", "libx264",
-             "-profile:v", "main", "-preset", "veryfast", "-crf", "23", "-bf", "0",
-             "-g", str(round(2 * fps)), str(path)],
-            check=True, timeout=300,
-        )  # fmt: skip
-        out.append(Variant(name, path, *probe(path)))
+        path = workdir / f"substream_{kind}.mp4"
+        if not path.exists():
+            subprocess.run(
+                [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i",
+                 str(clip), "-vf", f"scale={width}:{height}", "-r", f"{fps:g}", "-an",
+                 "-c:v", "libx264", "-profile:v", "main", "-preset", "veryfast", "-crf", "23",
+                 "-bf", "0", "-g", str(round(2 * fps)), str(path)],
+                check=True, timeout=300,
+            )  # fmt: skip
+        out.append(Variant(name, path, *probe(path), transport or "http"))
     return out
 
 
@@ -108,35 +124,84 @@ class StreamServers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
         self.logs: list[Path] = []
+        self.rtsp_urls: list[str] = []
 
     @property
     def urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{p}" for p in self.ports]
+        return self.rtsp_urls or [f"http://127.0.0.1:{p}" for p in self.ports]
+
+    @property
+    def agent_env(self) -> dict[str, str]:
+        """What the agent's environment needs to read these streams."""
+        return dict(RTSP_AGENT_ENV) if self.variant.transport == "rtsp" else {}
+
+    def _spawn(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as err:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True)  # fmt: skip
+        self.procs.append(proc)
+        return proc
 
     def start(self) -> StreamServers:
         self.logdir.mkdir(parents=True, exist_ok=True)
-        exe = ffmpeg()
+        source = [
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "info",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(self.variant.path),
+            "-an",
+            "-c",
+            "copy",
+        ]
+        if self.variant.transport == "rtsp":
+            return self._start_rtsp(source)
         for i in range(self.n):
             port = free_port()
             log = self.logdir / f"server{i:02d}.log"
-            with log.open("wb") as err:
-                self.procs.append(subprocess.Popen(
-                    [exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-re",
-                     "-stream_loop", "-1", "-i", str(self.variant.path), "-an", "-c", "copy",
-                     "-f", "mpegts", "-listen", "1", f"http://127.0.0.1:{port}"],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                    start_new_session=True,
-                ))  # fmt: skip
+            self._spawn([ffmpeg(), *source, "-f", "mpegts", "-listen", "1",
+                         f"http://127.0.0.1:{port}"], log)  # fmt: skip
             self.ports.append(port)
             self.logs.append(log)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        for proc, port, log in zip(self.procs, self.ports, self.logs, strict=True):
-            while not listening(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text(errors="replace")[-500:]
-                    raise RuntimeError(f"ffmpeg server on port {port} did not start: {tail}")
-                time.sleep(0.05)
+        self._wait(lambda i: listening(self.ports[i]))
         return self
+
+    def _start_rtsp(self, source: list[str]) -> StreamServers:
+        """One relay for all N; ffmpeg publishes each stream to it over UDP."""
+        client, publish = free_port(), free_port()
+        self._spawn([RTSP_SERVER, "--clientport", str(client), "--serverport", str(publish),
+                     "--client_listen_address", "127.0.0.1", "--source_listen_address",
+                     "127.0.0.1", "--loglevel", "2", "--max_clients", str(self.n + 8)],
+                    self.logdir / "rtsp-server.log")  # fmt: skip
+        self._wait_for(lambda: listening(client) and listening(publish), self.procs[0],
+                       self.logdir / "rtsp-server.log")  # fmt: skip
+        for i in range(self.n):
+            log = self.logdir / f"server{i:02d}.log"
+            self._spawn([ffmpeg(), *source, "-f", "rtsp",
+                         f"rtsp://127.0.0.1:{publish}/cam{i:02d}"], log)  # fmt: skip
+            self.logs.append(log)
+        self.rtsp_urls = [f"rtsp://127.0.0.1:{client}/cam{i:02d}" for i in range(self.n)]
+        # Publishing has begun once ffmpeg prints its stream mapping (after RECORD is accepted).
+        self._wait(lambda i: "(copy)" in self.logs[i].read_text(errors="replace"), first=1)
+        return self
+
+    def _wait(self, ready: Callable[[int], bool], first: int = 0) -> None:
+        for i in range(len(self.logs)):
+            self._wait_for(lambda i=i: ready(i), self.procs[first + i], self.logs[i])  # type: ignore[misc]
+
+    def _wait_for(self, ready: Callable[[], bool], proc: subprocess.Popen[bytes],
+                  log: Path) -> None:  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-500:]
+                raise RuntimeError(f"stream server did not start ({log.name}): {tail}")
+            time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
         """CPU used so far by every server (user + system)."""
@@ -147,7 +212,8 @@ class StreamServers:
         return all("(copy)" in log.read_text(errors="replace") for log in self.logs)
 
     def alive(self) -> int:
-        return sum(p.poll() is None for p in self.procs)
+        """Stream processes still running (the RTSP relay not counted)."""
+        return sum(p.poll() is None for p in self.procs[len(self.procs) - len(self.logs) :])
 
     def stop(self) -> None:
         for proc in self.procs:
