@@ -5,7 +5,7 @@ technician would: N H.264 streams served in real time over HTTP MPEG-TS by ffmpe
 (`ffmpeg -re -stream_loop -1 -i CLIP -c copy -f mpegts -listen 1 http://127.0.0.1:PORT`, one
 process per stream, packets copied, never re-encoded; their CPU is reported apart), one agent
 daemon (`python -m siaga agent run`) with N cameras, detect_fps = 5, a real Mosquitto on
-loopback, for N = 2, 4, 8, 12, … until the agent fails to hold 95 % of detect_fps on every
+loopback, for N = 4, 8, 12, 16, … until the agent fails to hold 95 % of detect_fps on every
 camera (then the gap to the last good N is halved; the sweep ends at its second failure).
 
 Streams: the 1280×720 25 fps clip `$SIAGA_SHARED/video/gituatu_nomask.mp4` as is (a camera's main
@@ -36,6 +36,6 @@ Columns: cores per camera split by stage, and "rest": the agent's CPU no stage's
 accounts for (onnxruntime's thread pool spinning between runs, the publisher, the interpreter).
 
 Writes out/bench/cameras_per_box.json and .md (the sizing table for docs/deployment.md) and
-prints a table. Every step is bounded (start-up 90 s, `--budget-min` for the whole run), and
+prints a table. Every step is bounded (start-up 60 s, `--budget-min` for the whole run), and
 every server, agent and broker is stopped on exit, error, Ctrl-C or SIGTERM.
 """

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.cameras_per_box.procstat import cpu_seconds, memory_mb
 
 AGENT_ID = "bench-box"
-READY_TIMEOUT_S = 90.0
+READY_TIMEOUT_S = 60.0
 # name -> {(camera, stage) -> value}; stage is "" for figures without one.
 Scrape = dict[str, dict[tuple[str, str], float]]
 
@@ -122,19 +122,22 @@ class AgentProcess:
         with urllib.request.urlopen(url, timeout=10) as resp:
             return parse_metrics(resp.read().decode())
 
-    def wait_ready(self, cameras: int, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Until every camera has delivered a frame and been sampled; raises with the log."""
+    def wait_ready(self, cameras: int, timeout_s: float = READY_TIMEOUT_S) -> int:
+        """Until every camera has delivered a frame and been sampled, or timeout_s; returns
+        how many cameras had been sampled (an overloaded agent may starve one from the start;
+        that step is then measured and fails). Raises with the log if the agent exits."""
         deadline = time.monotonic() + timeout_s
+        served = 0
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 raise RuntimeError(f"agent exited during start-up:\n{self.log_tail()}")
             with contextlib.suppress(OSError):
                 done = self.scrape().get("siaga_agent_frames_processed_total", {})
-                if len(done) == cameras and all(v > 0 for v in done.values()):
-                    return
+                served = sum(v > 0 for v in done.values())
+                if served == cameras:
+                    return served
             time.sleep(0.5)
-        raise RuntimeError(f"agent not serving all {cameras} cameras after {timeout_s:.0f} s:\n"
-                           f"{self.log_tail()}")  # fmt: skip
+        return served
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)

@@ -1,4 +1,4 @@
-"""The sweep: for each tree, stream variant and motion-gate setting, N = 2, 4, 8, … cameras until
+"""The sweep: for each tree, stream variant and motion-gate setting, N = 4, 8, 12, … cameras until
 the agent cannot hold 95 % of detect_fps on every camera, then halves the gap to the last good N
 (the sweep stops at its second failure). The bare model's rate is measured in the same run.
 See benchmarks/cameras_per_box/__init__.py for what is measured and why."""
@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--variants", default="720p25,360p25", help="<height>p<fps>, comma-separated")
     p.add_argument("--compare-variants", default="720p25", help="variants run for --compare")
     p.add_argument("--gates", default="off,on", help="motion gate settings for --tree")
-    p.add_argument("--counts", default="2,4,8,12,16,24,32", help="N tried until a failure")
+    p.add_argument("--counts", default="4,8,12,16,24,32", help="N tried until a failure")
     p.add_argument("--detect-fps", type=float, default=5.0)
     p.add_argument("--warmup-s", type=float, default=10.0)
     p.add_argument("--measure-s", type=float, default=30.0)

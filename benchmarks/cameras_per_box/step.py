@@ -140,7 +140,7 @@ def run_step(spec: StepSpec, broker: MosquittoBroker, workdir: Path) -> dict[str
             camera_lines=list(spec.camera_lines),
         )  # fmt: skip
         with AgentProcess(spec.tree, config, metrics_port, servers.agent_env) as agent:
-            agent.wait_ready(spec.n)
+            served_at_start = agent.wait_ready(spec.n)
             _wait(agent, spec.warmup_s)
             load = load_average()
             a0, t0 = agent.scrape(), time.monotonic()
@@ -160,7 +160,8 @@ def run_step(spec: StepSpec, broker: MosquittoBroker, workdir: Path) -> dict[str
     row = summarise(spec, per_cam, cpu, dt)
     row.update(memory)
     row.update({
-        "load_avg_1m": load, "servers_copy": copied, "servers_alive_at_end": alive,
+        "load_avg_1m": load, "cameras_served_at_start": served_at_start,
+        "servers_copy": copied, "servers_alive_at_end": alive,
         "stage_split": row["stage_cores_per_camera"] is not None,
         "status_overloaded": overloaded(last), "log_warnings": len(warnings),
         "log_overload_lines": sum("overload" in w.lower() for w in warnings),
