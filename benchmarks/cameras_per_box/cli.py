@@ -119,7 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(e.g. git archive b3aaa38 | tar -x -C /tmp/siaga_before)")  # fmt: skip
     p.add_argument("--variants", default="720p25,360p25", help="<height>p<fps>, comma-separated")
     p.add_argument("--compare-variants", default="720p25", help="variants run for --compare")
-    p.add_argument("--gates", default="off,on", help="motion gate settings for --tree")
+    p.add_argument("--gates", default="off,on",
+                   help="motion gate settings for --tree (…/rtsp variants: off only)")  # fmt: skip
     p.add_argument("--counts", default="4,8,12,16,24,32", help="N tried until a failure")
     p.add_argument("--detect-fps", type=float, default=5.0)
     p.add_argument("--warmup-s", type=float, default=10.0)
@@ -189,7 +190,8 @@ def plan(args: argparse.Namespace, variants: dict[str, Variant]) -> Iterator[Ste
               "onnx_threads": args.onnx_threads}  # fmt: skip
     after = "after" if args.compare else "tree"
     for name in args.variants.split(","):
-        for gate in [g.strip() == "on" for g in args.gates.split(",")]:
+        gates = [g.strip() == "on" for g in args.gates.split(",")]
+        for gate in [False] if name.endswith("/rtsp") else gates:  # RTSP: transport cost only
             if args.compare and not gate and name in args.compare_variants.split(","):
                 yield StepSpec(label="before", tree=args.compare.resolve(),
                                variant=variants[name], gate=False, **common)  # fmt: skip
