@@ -30,8 +30,12 @@ SHUTDOWN_BUDGET_S = 4.5  # systemd and the issue allow 5 s from SIGTERM to exit
 
 def _registry_runtime(cfg: AgentConfig) -> tuple[Registry, RuntimeConfig]:
     registry = Registry(search_path() + [Path(p) for p in cfg.model.search_path])
+    # No spinning: the agent's runs come a few times a second per camera, and spinning pool
+    # threads between them doubled the CPU per inference (models/runtime.py).
     runtime = RuntimeConfig(
-        intra_op_threads=cfg.model.intra_op_threads, providers=tuple(cfg.model.providers)
+        intra_op_threads=cfg.model.intra_op_threads,
+        providers=tuple(cfg.model.providers),
+        allow_spinning=False,
     )
     return registry, runtime
 

@@ -248,3 +248,69 @@ def test_reconnect_attempts_are_spaced_by_growing_delays():
     assert len(gaps) >= 4
     assert gaps[3] > gaps[0] * 2  # exponential growth (jitter keeps each in [d/2, d])
     assert max(gaps) <= 0.5 + 0.1  # capped
+
+
+class CountingCapture(FakeCapture):
+    """A FakeCapture that counts conversions (retrieve), the cost sampling saves."""
+
+    def __init__(self, reads: list[object]):
+        super().__init__(reads)
+        self.retrieved = 0
+
+    def retrieve(self):
+        self.retrieved += 1
+        return super().retrieve()
+
+    def get(self, prop: int) -> float:
+        import cv2
+
+        return 50.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+
+def test_only_sampled_frames_are_converted(tmp_path: Path):
+    """A 50 fps file looked at 5 times a second: every frame grabbed, about one in ten
+    converted, and the consumer still gets its 5 frames a second."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")  # a file source must exist; the fake capture plays it
+    cap = CountingCapture([FRAME] * 100)  # 2 s at 50 fps
+    src = VideoSource(camera(str(clip)), opener=lambda s, **kw: cap, sample_fps=5)
+    src.start()
+    got = []
+    while (f := src.latest(1.0)) is not None:
+        got.append(f)
+        time.sleep(0.2)  # a consumer that looks every 0.2 s, like the worker
+    src.stop()
+    assert src.stats.finished and src.stats.frames == 100
+    assert 8 <= cap.retrieved <= 16, cap.retrieved  # 10 due in 2 s, a few more on demand
+    assert src.stats.retrieved == cap.retrieved and 7 <= len(got) <= 12
+    assert [f.index for f in got] == sorted({f.index for f in got})
+    assert src.cpu.seconds["decode"] > 0 and src.cpu.seconds["convert"] > 0
+
+
+def test_a_waiting_consumer_gets_the_next_frame_at_once():
+    """Between sampling times a consumer that asks is not made to wait a whole period."""
+    src = VideoSource(camera("synthetic:frames=1000,fps=50"), sample_fps=0.5)
+    src.start()
+    try:
+        first = src.latest(2.0)
+        t0 = time.monotonic()
+        second = src.latest(1.0)  # the schedule says 2 s; the consumer is waiting now
+        waited = time.monotonic() - t0
+    finally:
+        src.stop()
+    assert first is not None and second is not None and second.index > first.index
+    assert waited < 1.0
+
+
+def test_grab_failures_without_a_good_image_reconnect():
+    """A stream whose frames decode (grab) but never convert is broken: reconnect."""
+    caps = [FakeCapture([None] * 40), FakeCapture([FRAME] * 3)]
+    src = VideoSource(camera(), opener=lambda s, **kw: caps.pop(0) if caps else FakeCapture(
+        [], opened=False), seed=0)  # fmt: skip
+    src.start()
+    deadline = time.monotonic() + 5
+    while src.stats.reconnects < 1:
+        src.latest(0.1)
+        assert time.monotonic() < deadline, "never reconnected"
+    src.stop()
+    assert src.stats.corrupt_frames >= 25
