@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from agent.config import AgentConfig
-from agent.service import camera_setup
+from agent.service import camera_setup, single_threaded_opencv
 from agent.source import Frame
 from agent.worker import CameraWorker
 from models.adapters import SingleSessionAdapter
@@ -84,6 +84,7 @@ def config(gate: bool) -> AgentConfig:
 
 def bench_clip(frames: list[np.ndarray], model: str) -> dict[str, Any]:
     """Bare model, worker without gate, worker with gate; same frames, same process."""
+    single_threaded_opencv()  # as the agent runs it (agent/service.py)
     det = load_detector(model, runtime=RuntimeConfig(intra_op_threads=1, inter_op_threads=1))
     assert isinstance(det, SingleSessionAdapter)
     feeds = [det.prepare(f)[0] for f in frames]

@@ -78,16 +78,18 @@ def to_tensor(
     Channel planes are split once and each is normalised straight into its slice of the tensor
     (in `out` when given: a buffer reused frame after frame). Measured against OpenCV 5's
     `dnn.blobFromImage`, which did the same in 3.5 ms for a 640x480 input, this takes under 1 ms,
-    with identical values (integers minus mean, times 1/std, in float32)."""
+    with identical values where std is a power of two (the reference models' 128; else within a
+    float32 rounding)."""
     h, w = image_bgr.shape[:2]
     if out is None:
         out = np.empty((1, 3, h, w), dtype=np.float32)
     planes = cv2.split(image_bgr)
     order = (2, 1, 0) if color == "rgb" else (0, 1, 2)
     for c, src in enumerate(order):
-        dst = out[0, c]
-        np.subtract(planes[src], np.float32(mean[c]), out=dst)
-        np.multiply(dst, np.float32(1.0 / std[c]), out=dst)
+        # x / std - mean / std in one pass, converted to float32 straight into the tensor.
+        plane = planes[src]
+        cv2.addWeighted(plane, 1.0 / std[c], plane, 0.0, -mean[c] / std[c], dst=out[0, c],
+                        dtype=cv2.CV_32F)  # fmt: skip
     return out
 
 

@@ -70,6 +70,15 @@ def test_two_agents_in_one_process_each_serve_their_own(mosquitto: MosquittoBrok
                      "python_info", "python_gc_collections_total"):  # fmt: skip
             assert name in got, name
         assert "siaga_agent_inference_ms" not in text  # the old, non-base-unit average
+        # CPU per stage (agent/stagecpu.py): every stage of every camera, each measured.
+        stage = {(s.labels["camera"], s.labels["stage"]): s.value
+                 for s in got["siaga_agent_stage_cpu_seconds_total"]}  # fmt: skip
+        assert {st for c, st in stage if c == "cam0"} == {"decode", "convert", "preprocess",
+                                                          "inference", "track"}  # fmt: skip
+        assert stage["cam0", "decode"] > 0 and stage["cam0", "inference"] > 0
+        assert families["siaga_agent_stage_cpu_seconds"].type == "counter"
+        assert value(text, "siaga_agent_camera_overloaded", camera="cam0") == 0
+        assert value(text, "siaga_agent_frames_dropped_total", camera="cam0") is not None
 
 
 def test_metrics_server_listens_where_configured():
