@@ -118,6 +118,20 @@ def label_columns(labels: Sequence[str]) -> dict[int, int]:
     return {lid: labels.index(name) for lid, name in enumerate(LABEL_NAMES) if name in labels}
 
 
+def above(
+    class_scores: np.ndarray, columns: list[int], conf: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`np.nonzero(class_scores[:, columns] >= conf)`: (row, position in `columns`) pairs in the
+    same row-major order, found column by column on views of the scores. A 2-D nonzero over
+    every anchor cost 110 µs a frame against 30 µs this way (issue 18), for the handful of
+    anchors that pass."""
+    found = [np.flatnonzero(class_scores[:, col] >= conf) for col in columns]
+    rows = np.concatenate(found)
+    cols = np.repeat(np.arange(len(columns)), [len(f) for f in found])
+    order = np.lexsort((cols, rows))  # by row, then column, as nonzero gives them
+    return rows[order], cols[order]
+
+
 def select_lazy(
     class_scores: np.ndarray,
     boxes_for: Callable[[np.ndarray], np.ndarray],
@@ -135,14 +149,15 @@ def select_lazy(
     (one face, one label); per-class mode lets each class column stand alone, NMS per class.
     """
     ids = np.fromiter(columns.keys(), dtype=np.int64)
-    scores = class_scores[:, list(columns.values())]
+    where = np.fromiter(columns.values(), dtype=np.int64)  # our label order → model columns
     if spec.nms == "class_agnostic":
+        scores = class_scores[:, where]
         best = scores.argmax(axis=1)
         rows = np.flatnonzero(scores[np.arange(len(scores)), best] >= conf)
         cols = best[rows]
     else:
-        rows, cols = np.nonzero(scores >= conf)
-    cand_scores = scores[rows, cols]
+        rows, cols = above(class_scores, list(where), conf)
+    cand_scores = class_scores[rows, where[cols]]
     if len(cand_scores) > PRE_NMS_TOP_K:
         top = np.argpartition(-cand_scores, PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]
         rows, cols, cand_scores = rows[top], cols[top], cand_scores[top]
@@ -154,7 +169,7 @@ def select_lazy(
         kept = batched_nms(cand_boxes, cand_scores, cand_labels, spec.nms_iou)
     kept = kept[: spec.max_detections]
     # Both classes' probabilities for each kept box, where the model has both columns.
-    probs = scores[rows[kept]].astype(np.float32) if len(columns) == 2 else None
+    probs = class_scores[rows[kept]][:, where].astype(np.float32) if len(columns) == 2 else None
     return Detections(
         transform.boxes_to_original(cand_boxes[kept]),
         cand_scores[kept].astype(np.float32),

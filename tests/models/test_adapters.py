@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from models.adapters.base import above
 from models.boxes import iou_matrix
 from models.detections import MASK, NO_MASK, Detections
 from models.detector import load_detector
@@ -127,3 +128,16 @@ def test_component_is_not_a_detector(shared: Path):
 
     with pytest.raises(ModelError, match="component"):
         load_detector("yunet_s_dynamic")
+
+
+@pytest.mark.parametrize("columns", [[2, 1], [1, 2], [0], [3, 0, 2]])
+def test_above_is_nonzero_in_its_order(columns: list[int]):
+    """The per-column threshold gives exactly the pairs, in the order, of a 2-D nonzero (ties,
+    rows passing in several columns, none passing)."""
+    rng = np.random.default_rng(7)
+    scores = rng.random((500, 4)).astype(np.float32)
+    scores[10] = 0.9  # one row above in every column
+    for conf in (0.0, 0.5, 0.97, 1.1):
+        want = np.nonzero(scores[:, columns] >= conf)
+        rows, cols = above(scores, columns, conf)
+        assert np.array_equal(rows, want[0]) and np.array_equal(cols, want[1]), conf
