@@ -115,7 +115,9 @@ class ModelSection(_Section):
 
     name: str = "siaga_facemask_v1"
     search_path: list[Path] = Field(default_factory=list)
-    intra_op_threads: int = Field(default=2, ge=0, le=64)
+    # Threads per inference; unset: one where the box runs at least as many cameras as it has
+    # cores (the cameras are the parallelism), else the cores shared out (agent/service.py).
+    intra_op_threads: int | None = Field(default=None, ge=0, le=64)
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
     conf_threshold: float | None = Field(default=None, ge=0, le=1)
 

@@ -180,3 +180,37 @@ def test_check_config_hides_the_password(mosquitto, clips, tmp_path: Path):
     assert out.returncode == 0, out.stderr
     assert "s3cret-Value-42" not in out.stdout + out.stderr
     assert json.loads(out.stdout)["mqtt"]["password"] == "**********"
+
+
+@pytest.mark.parametrize(
+    ("configured", "cameras", "cores", "threads"),
+    [
+        (None, 2, 2, 1),  # a camera per core: the cameras are the parallelism
+        (None, 16, 2, 1),
+        (None, 1, 2, 2),  # one camera: the cores shared out
+        (None, 2, 8, 4),
+        (None, 1, 16, 4),  # at most 4 (this small network gains nothing beyond)
+        (None, 3, 4, 1),
+        (3, 16, 2, 3),  # what the technician set stands
+        (0, 1, 2, 0),  # 0: onnxruntime chooses
+    ],
+)
+def test_inference_threads(configured: int | None, cameras: int, cores: int, threads: int):
+    from agent.service import inference_threads
+
+    assert inference_threads(configured, cameras, cores) == threads
+
+
+def test_the_shared_session_runs_single_threaded_with_a_camera_per_core(tmp_path: Path):
+    """The session actually built for a box with as many cameras as cores has one thread."""
+    from agent.config import AgentConfig
+    from agent.service import _registry_runtime, box_cores
+
+    cams = [{"id": f"c{i}", "source": "synthetic:"} for i in range(box_cores())]
+    cfg = AgentConfig.model_validate({
+        "agent": {"id": "box", "site": "s", "kelurahan_code": "33.74.01.1001"},
+        "cameras": cams, "outbox": {"path": str(tmp_path / "o.sqlite3")},
+    })  # fmt: skip
+    assert _registry_runtime(cfg)[1].intra_op_threads == 1
+    one = cfg.model_copy(update={"cameras": cfg.cameras[:1]})
+    assert _registry_runtime(one)[1].intra_op_threads == min(4, box_cores())
