@@ -97,9 +97,14 @@ def bench_clip(
     t0 = time.time()
     calls: dict[str, Any] = {
         "bare_model": lambda i: det.run(feeds[i % len(frames)]),
-        **{key: (lambda i, w=w: w.process(Frame(frames[i % len(frames)], i, t0 + i / 10,
-                                                time.monotonic())))
-           for key, w in workers.items()},
+        **{
+            key: (
+                lambda i, w=w: w.process(
+                    Frame(frames[i % len(frames)], i, t0 + i / 10, time.monotonic())
+                )
+            )
+            for key, w in workers.items()
+        },
     }
     wall = dict.fromkeys(STAGES, 0.0)
     cpu = dict.fromkeys(STAGES, 0.0)
@@ -120,8 +125,11 @@ def bench_clip(
         for key in block_ratios:
             block_ratios[key].append(block_cpu["bare_model"] / max(block_cpu[key], 1e-9))
     out: dict[str, Any] = {
-        stage: {"fps": total / wall[stage], "cpu_ms_per_frame": cpu[stage] / total * 1000,
-                "frames": total}
+        stage: {
+            "fps": total / wall[stage],
+            "cpu_ms_per_frame": cpu[stage] / total * 1000,
+            "frames": total,
+        }
         for stage in STAGES
     }
     for key, worker in workers.items():
@@ -182,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     report["memory"] = memory_per_camera(args.model)
     for name, rel in CLIPS.items():
         frames = decode(shared / rel, args.frames)
-        report["results"][name] = bench_clip(frames, args.model, block=args.block,
-                                              passes=args.passes)
+        report["results"][name] = bench_clip(
+            frames, args.model, block=args.block, passes=args.passes
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "agent_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'clip':38}{'stage':18}{'fps/core':>10}{'cpu ms/f':>10}{'x bare':>8}{'inferred':>9}"
-          f"{'blocks p10-p90':>16}")
+    print(
+        f"{'clip':38}{'stage':18}{'fps/core':>10}{'cpu ms/f':>10}{'x bare':>8}{'inferred':>9}"
+        f"{'blocks p10-p90':>16}"
+    )
     for name, r in report["results"].items():
         for stage in ("bare_model", "worker_gate_off", "worker_gate_on"):
             s = r[stage]
@@ -197,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             share = f"{s['inferred_share']:9.2f}" if "inferred_share" in s else f"{'-':>9}"
             spread = s.get("block_ratio_p10_p50_p90")
             band = f"{spread[0]:8.2f}-{spread[2]:.2f}" if spread else ""
-            print(f"{name:38}{stage:18}{s['fps']:10.1f}{s['cpu_ms_per_frame']:10.1f}{ratio}{share}"
-                  f"{band}")
+            print(
+                f"{name:38}{stage:18}{s['fps']:10.1f}{s['cpu_ms_per_frame']:10.1f}{ratio}{share}"
+                f"{band}"
+            )
         print(f"{'':38}{'process RSS':18}{r['rss_mb']:10.0f} MB")
     mem = report["memory"]
     print(

@@ -22,7 +22,7 @@ cameras the agent's status calls overloaded. The bare model's rate (`session.run
 frame, one thread) is measured in the same run, at its start and its end.
 
 `--compare TREE` runs a baseline source tree's agent in the same invocation, next to each of
-this tree's configurations it shares (gate off, `--compare-variants`):
+this tree's configurations it shares (each `--gates` setting of `--compare-variants`):
 
     git archive b3aaa38 | tar -x -C /tmp/siaga_before
     python -m benchmarks.cameras_per_box --compare /tmp/siaga_before [--measure-s 30] [--quick]

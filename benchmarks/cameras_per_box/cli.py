@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def plan(args: argparse.Namespace, variants: dict[str, Variant]) -> Iterator[StepSpec]:
-    """Each configuration to sweep; the baseline tree's next to ours, per variant, gate off."""
+    """Each configuration to sweep; the baseline tree's next to ours, per compared variant and
+    motion gate setting."""
     common = {"detect_fps": args.detect_fps, "warmup_s": args.warmup_s, "n": 0,
               "measure_s": args.measure_s, "model": args.model,
               "onnx_threads": args.onnx_threads}  # fmt: skip
@@ -192,8 +193,8 @@ def plan(args: argparse.Namespace, variants: dict[str, Variant]) -> Iterator[Ste
     for name in args.variants.split(","):
         gates = [g.strip() == "on" for g in args.gates.split(",")]
         for gate in [False] if name.endswith("/rtsp") else gates:  # RTSP: transport cost only
-            if args.compare and not gate and name in args.compare_variants.split(","):
+            if args.compare and name in args.compare_variants.split(","):
                 yield StepSpec(label="before", tree=args.compare.resolve(),
-                               variant=variants[name], gate=False, **common)  # fmt: skip
+                               variant=variants[name], gate=gate, **common)  # fmt: skip
             yield StepSpec(label=after, tree=args.tree.resolve(), variant=variants[name],
                            gate=gate, camera_lines=tuple(args.camera_toml), **common)  # fmt: skip
