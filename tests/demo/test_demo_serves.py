@@ -5,6 +5,7 @@ press Ctrl-C (no terminal), it still ends by itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,9 +79,12 @@ def test_demo_serves_dashboard_and_city_page_until_ctrl_c(shared: Path, tmp_path
     work = tmp_path / "demo"
     env = {**os.environ, "SIAGA_SHARED": str(shared), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "siaga", "demo", "--workdir", str(work), "--video", str(clip),
+        # -X faulthandler: a demo that does not stop is made to print every thread's stack.
+        [sys.executable, "-X", "faulthandler", "-m", "siaga", "demo", "--workdir", str(work),
+         "--video", str(clip),
          "--duration", "600"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own group: a hung demo is killed with its broker
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
@@ -110,7 +114,16 @@ def test_demo_serves_dashboard_and_city_page_until_ctrl_c(shared: Path, tmp_path
         assert urls["mqtt_ws"] in json.dumps(config)  # the page is pointed at that listener
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert proc.wait(30) == 0, "".join(lines)[-3000:]
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps on SIGABRT
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the broker it started, not left behind
+            reader.join(5)
+            pytest.fail("the demo did not stop within 30 s of Ctrl-C:\n" + "".join(lines)[-6000:])
+        assert code == 0, "".join(lines)[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()

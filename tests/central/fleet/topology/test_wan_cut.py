@@ -54,9 +54,13 @@ def test_link_down_60s_three_agents_keep_counting(tmp_path: Path, pg_url: str) -
         for a in agents:
             a.stop_counting()
         want = set().union(*(a.keys() for a in agents))
+        restored_at = time.monotonic()
         assert wait_until(lambda: store.stored_keys() == want, SETTLE_S), (
             len(want - store.stored_keys()),
             collector.metrics(),
+            # Did the bridge come back? Its state messages, in order.
+            [(x.topic, x.payload) for x in obs.snapshot() if x.topic == state_a],
+            f"{time.monotonic() - restored_at:.0f} s after the restore",
         )
         # Central's confirmations came back through the bridge: every outbox drains.
         assert wait_until(lambda: all(a.outbox.depth() == 0 for a in agents), SETTLE_S), {
