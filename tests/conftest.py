@@ -157,3 +157,25 @@ def published_payloads_follow_the_contract(
         lines = [f"{v['what']}: {'; '.join(v['problems'])}" for v in found[:20]]
         pytest.fail(f"{len(found)} published payload(s) break docs/schema:\n" + "\n".join(lines),
                     pytrace=False)  # fmt: skip
+
+
+# ---- a test that runs `siaga …` in this process leaves no handler on the root logger ----
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """`siaga.cli.main` installs its stderr handler on the root logger; run in-process by a test,
+    that handler held pytest's captured stderr after the test, and every later thread's log line
+    ended in "--- Logging error --- I/O operation on closed file" in the CI output. Handlers of
+    ours added during the test are removed and the root level put back."""
+    import logging
+
+    from siaga.logs import _SiagaHandler
+
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, _SiagaHandler)]:
+        if handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(level)

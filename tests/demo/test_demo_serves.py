@@ -85,6 +85,9 @@ def test_demo_serves_dashboard_and_city_page_until_ctrl_c(shared: Path, tmp_path
          "--duration", "600"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,  # its own group: a hung demo is killed with its broker
+        # Ctrl-C as at a terminal: a test run started in the background (`make test &`) has
+        # SIGINT ignored, and a child inherits that; Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
