@@ -37,9 +37,9 @@ def inference_threads(configured: int | None, cameras: int, cores: int) -> int:
 
     Why one: the detector session is shared, so with a camera per core the runs already go in
     parallel, and a second thread per run only hands work over. Measured with 14 cameras of 720p
-    on the 2-core dev VM: 0.122 cores per camera with one thread against 0.128 with two, the
-    pool thread's CPU gone (issue 18). Few cameras on many cores: threads cut the run's
-    latency, which a slow box needs to hold its detect fps."""
+    on the quiet 2-core dev VM (two runs): 0.122 cores per camera with one thread against 0.128
+    with two, the pool thread's CPU gone (issue 18). Few cameras on many cores: threads cut
+    the run's latency, which a slow box needs to hold its detect fps."""
     if configured is not None:
         return configured
     return 1 if cameras >= cores else min(4, cores // max(1, cameras))

@@ -126,6 +126,8 @@ def above(
     every anchor cost 110 µs a frame against 30 µs this way (issue 18), for the handful of
     anchors that pass."""
     found = [np.flatnonzero(class_scores[:, col] >= conf) for col in columns]
+    if not found:  # a model with none of our labels
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     rows = np.concatenate(found)
     cols = np.repeat(np.arange(len(columns)), [len(f) for f in found])
     order = np.lexsort((cols, rows))  # by row, then column, as nonzero gives them

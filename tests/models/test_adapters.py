@@ -130,7 +130,7 @@ def test_component_is_not_a_detector(shared: Path):
         load_detector("yunet_s_dynamic")
 
 
-@pytest.mark.parametrize("columns", [[2, 1], [1, 2], [0], [3, 0, 2]])
+@pytest.mark.parametrize("columns", [[2, 1], [1, 2], [0], [3, 0, 2], []])
 def test_above_is_nonzero_in_its_order(columns: list[int]):
     """The per-column threshold gives exactly the pairs, in the order, of a 2-D nonzero (ties,
     rows passing in several columns, none passing)."""
