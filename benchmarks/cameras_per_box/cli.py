@@ -17,7 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchmarks.cameras_per_box.report import markdown, print_table, sizing
+from benchmarks.cameras_per_box.floor import run_floor
+from benchmarks.cameras_per_box.report import floor_points, markdown, print_table, sizing
 from benchmarks.cameras_per_box.step import StepSpec, run_step
 from benchmarks.cameras_per_box.streams import Variant, make_variants
 from tests.mqtt_broker import MosquittoBroker
@@ -139,6 +140,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="LINE",
         help="a line added to every camera of --tree (not of --compare)",
     )
+    p.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the decode-only floor (benchmarks/cameras_per_box/floor.py)",
+    )
     p.add_argument("--budget-min", type=float, default=45.0, help="no new step after this")
     p.add_argument("--quick", action="store_true", help="a smoke run: " + json.dumps(QUICK))
     p.add_argument("--out", type=Path, default=Path("out/bench"))
@@ -170,17 +177,40 @@ def main(argv: list[str] | None = None) -> int:
             report["bare_model_start"] = bare_model(args.model, next(iter(variants.values())).path)
             for spec in plan(args, variants):
                 sweep(spec, listed, broker, Path(tmp), deadline, rows)
+            if args.floor:
+                floors(args, variants, rows, Path(tmp), deadline, report)
             report["bare_model_end"] = bare_model(args.model, next(iter(variants.values())).path)
     except KeyboardInterrupt:
         report["interrupted"] = True
         print("interrupted; the steps so far are kept", file=sys.stderr)
-    report["sizing"] = sizing(rows, report.get("bare_model_start"), args.detect_fps)
+    report["sizing"] = sizing(rows, report.get("bare_model_start"), args.detect_fps,
+                              report.get("floors", []))  # fmt: skip
     path = args.out / "cameras_per_box.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     path.with_suffix(".md").write_text(markdown(report))
     print_table(report)
     print(f"written {path}")
     return 1 if report.get("interrupted") else 0
+
+
+def floors(args: argparse.Namespace, variants: dict[str, Variant], rows: list[dict[str, Any]],
+           workdir: Path, deadline: float, report: dict[str, Any]) -> None:  # fmt: skip
+    """The decode-only floor of the tree under test at each largest N its configurations held
+    (so every sizing entry is read against the floor at its own N)."""
+    out: list[dict[str, Any]] = report.setdefault("floors", [])
+    for name, n in floor_points(rows):
+        if time.monotonic() > deadline:
+            out.append({"variant": name, "n": n, "skipped": "time budget spent"})
+            continue
+        row = run_floor(args.tree.resolve(), variants[name], n, args.detect_fps,
+                        args.warmup_s, args.measure_s, workdir)  # fmt: skip
+        out.append(row)
+        if "error" in row:
+            print(f"  floor {name} N={n}: ERROR {row['error'].splitlines()[0]}", flush=True)
+        else:
+            print(f"  floor {name} N={n}: decoding alone {row['decode_cores_per_camera']:.3f} "
+                  f"cores/camera ({row['ms_per_frame']:.2f} ms a frame), grabbed "
+                  f"{row['grab_fps_min']:.1f} fps at least", flush=True)  # fmt: skip
 
 
 def plan(args: argparse.Namespace, variants: dict[str, Variant]) -> Iterator[StepSpec]:

@@ -15,17 +15,39 @@ def _configs(rows: list[dict[str, Any]]) -> dict[tuple[str, str, bool], list[dic
     return out
 
 
-def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None,
-           detect_fps: float) -> list[dict[str, Any]]:  # fmt: skip
+UNDER_TEST = ("after", "tree")  # the labels of the tree under test (with and without --compare)
+
+
+def _largest_held(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    held = [r for r in steps if r.get("held")]
+    return max(held, key=lambda r: r["n"]) if held else None
+
+
+def floor_points(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(variant, N) where the floor is measured: each largest N the tree under test held."""
+    points: list[tuple[str, int]] = []
+    for (tree, variant, _gate), steps in _configs(rows).items():
+        best = _largest_held(steps)
+        if tree in UNDER_TEST and best and (variant, best["n"]) not in points:
+            points.append((variant, best["n"]))
+    return points
+
+
+def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None, detect_fps: float,
+           floors: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Per configuration: the largest N that held and the CPU per camera there.
 
     cameras_per_core = 1 / (agent cores per camera at that N): what a box of C free cores serves
     is about C times that. x_bare = that CPU against the bare model's CPU for detect_fps frames a
-    second (1.0 would be inference alone)."""
+    second (1.0 would be inference alone). Where the floor was measured at that N (floor.py):
+    floor_cores_per_camera = decoding alone + the frames this agent inferred × the bare model's
+    CPU per frame, ceiling_cameras_per_core = 1 / floor (what no agent with this decoder and
+    model could beat here), x_floor = the agent's CPU against it, and with a baseline,
+    ceiling_vs_before = the ceiling against the baseline's cameras per core: the most any
+    agent could gain over it on this machine."""
     out: list[dict[str, Any]] = []
     for (tree, variant, gate), steps in _configs(rows).items():
-        held = [r for r in steps if r.get("held")]
-        best = max(held, key=lambda r: r["n"]) if held else None
+        best = _largest_held(steps)
         failed = sorted(r["n"] for r in steps if r.get("held") is False)
         entry: dict[str, Any] = {"tree": tree, "variant": variant, "gate": gate,
                                  "largest_n": best["n"] if best else 0,
@@ -38,6 +60,14 @@ def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None,
                 "rss_mb": best.get("rss_mb"), "inference_ms_mean": best.get("inference_ms_mean"),
                 "x_bare": cpc / (detect_fps * bare["cpu_ms_per_frame"] / 1000) if bare else None,
             })  # fmt: skip
+            floor = _floor_at(floors or [], variant, best["n"])
+            if floor and bare and tree in UNDER_TEST:
+                infer = best.get("inferred_fps_mean", detect_fps) * bare["cpu_ms_per_frame"] / 1000
+                f = floor["decode_cores_per_camera"] + infer
+                entry.update({"floor_decode_cores_per_camera": floor["decode_cores_per_camera"],
+                              "floor_inference_cores_per_camera": infer,
+                              "floor_cores_per_camera": f, "ceiling_cameras_per_core": 1 / f,
+                              "x_floor": cpc / f})  # fmt: skip
         out.append(entry)
     before = {(e["variant"], e["gate"]): e for e in out if e["tree"] == "before"}
     for e in out:
@@ -45,7 +75,14 @@ def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None,
         if e["tree"] == "after" and b and b.get("cameras_per_core") and e.get("cameras_per_core"):
             e["cameras_per_core_vs_before"] = e["cameras_per_core"] / b["cameras_per_core"]
             e["largest_n_vs_before"] = e["largest_n"] / b["largest_n"] if b["largest_n"] else None
+            if e.get("ceiling_cameras_per_core"):
+                e["ceiling_vs_before"] = e["ceiling_cameras_per_core"] / b["cameras_per_core"]
     return out
+
+
+def _floor_at(floors: list[dict[str, Any]], variant: str, n: int) -> dict[str, Any] | None:
+    return next((f for f in floors if f.get("variant") == variant and f.get("n") == n
+                 and "decode_cores_per_camera" in f), None)  # fmt: skip
 
 
 def _f(v: Any, spec: str = ".2f") -> str:
@@ -85,6 +122,17 @@ def print_table(report: dict[str, Any]) -> None:
               f"{_f(e.get('cameras_per_core'), '.1f')} cameras/core, "
               f"{_f(e.get('x_bare'), '.1f')}x the bare model"
               + (f", {vs:.2f}x the cameras per core of before" if vs else ""))  # fmt: skip
+        if e.get("floor_cores_per_camera"):
+            up = e.get("ceiling_vs_before")
+            print(f"{'':9}floor {e['floor_cores_per_camera']:.3f} cores/camera (decoding alone "
+                  f"{e['floor_decode_cores_per_camera']:.3f} + bare inference "
+                  f"{e['floor_inference_cores_per_camera']:.3f}) = at most "
+                  f"{e['ceiling_cameras_per_core']:.1f} cameras/core for any agent here; this "
+                  f"one at {e['x_floor']:.2f}x the floor"
+                  + (f"; the ceiling is {up:.2f}x before's cameras per core" if up else ""))
+    for f in report.get("floors", []):
+        if "error" in f or "skipped" in f:
+            print(f"  floor {f['variant']} N={f['n']}: {f.get('skipped') or f['error'][:200]}")
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -92,8 +140,9 @@ def markdown(report: dict[str, Any]) -> str:
     variants = report.get("variants", {})
     lines = [
         "| stream | motion gate | tree | largest N held (2-core VM) | CPU per camera "
-        "(cores) | cameras per core | × bare model |",
-        "|---|---|---|---|---|---|---|",
+        "(cores) | cameras per core | × bare model | floor per camera (decode + inference) | "
+        "ceiling, cameras per core |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in report["sizing"]:
         v = variants.get(e["variant"], {})
@@ -101,6 +150,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {stream} | {'on' if e['gate'] else 'off'} | {e['tree']} | "
             f"{e['largest_n']} | {_f(e.get('cores_per_camera'), '.3f')} | "
-            f"{_f(e.get('cameras_per_core'), '.1f')} | {_f(e.get('x_bare'), '.1f')} |"
+            f"{_f(e.get('cameras_per_core'), '.1f')} | {_f(e.get('x_bare'), '.1f')} | "
+            + (f"{e['floor_cores_per_camera']:.3f} ({e['floor_decode_cores_per_camera']:.3f} + "
+               f"{e['floor_inference_cores_per_camera']:.3f}) | "
+               f"{e['ceiling_cameras_per_core']:.1f} |" if e.get("floor_cores_per_camera")
+               else "- | - |")
         )
     return "\n".join(lines) + "\n"

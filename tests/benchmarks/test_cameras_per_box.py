@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.cameras_per_box.agent_run import parse_metrics
 from benchmarks.cameras_per_box.cli import Search, main
-from benchmarks.cameras_per_box.report import sizing
+from benchmarks.cameras_per_box.report import floor_points, sizing
 from tests.conftest import shared_root
 from tests.mqtt_broker import mosquitto_binary
 
@@ -64,6 +64,35 @@ def test_sizing_takes_the_largest_n_held_and_compares_with_before() -> None:
     assert out["after"]["x_bare"] == pytest.approx(0.125 / 0.05)
 
 
+def test_the_floor_is_decoding_plus_the_inferred_frames_at_the_bare_rate() -> None:
+    def row(tree: str, n: int, held: bool, cpc: float, gate: bool = False) -> dict[str, object]:
+        return {"tree": tree, "variant": "720p25", "gate": gate, "n": n, "held": held,
+                "cores_per_camera": cpc, "inferred_fps_mean": 2.0 if gate else 5.0}  # fmt: skip
+
+    rows = [
+        row("before", 8, True, 0.25),
+        row("after", 8, True, 0.1),
+        row("after", 12, True, 0.12),
+        row("after", 16, False, 1),
+        row("after", 12, True, 0.09, gate=True),
+        row("after", 20, True, 0.08, gate=True),
+    ]
+    assert floor_points(rows) == [("720p25", 12), ("720p25", 20)]
+    floors = [
+        {"variant": "720p25", "n": 12, "decode_cores_per_camera": 0.04},
+        {"variant": "720p25", "n": 20, "error": "streams not read"},
+    ]
+    out = {(e["tree"], e["gate"]): e for e in sizing(rows, {"cpu_ms_per_frame": 10.0}, 5.0, floors)}
+    after = out[("after", False)]
+    assert after["floor_cores_per_camera"] == pytest.approx(0.04 + 5 * 0.010)
+    assert after["ceiling_cameras_per_core"] == pytest.approx(1 / 0.09)
+    assert after["x_floor"] == pytest.approx(0.12 / 0.09)
+    # the most any agent could gain over before's 4 cameras per core on this machine
+    assert after["ceiling_vs_before"] == pytest.approx((1 / 0.09) / 4)
+    assert "floor_cores_per_camera" not in out[("after", True)]  # that floor failed: no figure
+    assert "floor_cores_per_camera" not in out[("before", False)]  # only the tree under test
+
+
 def test_quick_run_on_real_streams(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None or mosquitto_binary() is None:
         pytest.skip("needs ffmpeg and mosquitto (make sysdeps)")
@@ -84,3 +113,13 @@ def test_quick_run_on_real_streams(tmp_path: Path) -> None:
     stages = step["stage_cores_per_camera"]
     assert sum(stages.values()) <= step["cores_per_camera"] * 1.1
     assert (tmp_path / "cameras_per_box.md").read_text().startswith("| stream |")
+    # the decode-only floor on the same streams, at the N that held
+    [floor] = report["floors"]
+    assert floor["n"] == 2 and floor["variant"] == "360p25", floor
+    assert 20 <= floor["grab_fps_min"] <= 30 and 4 <= floor["retrieve_fps_mean"] <= 6
+    assert 0 < floor["decode_cores_per_camera"] < step["cores_per_camera"]
+    [entry] = report["sizing"]
+    bare = report["bare_model_start"]["cpu_ms_per_frame"] / 1000
+    assert entry["floor_cores_per_camera"] == pytest.approx(
+        floor["decode_cores_per_camera"] + step["inferred_fps_mean"] * bare
+    )
