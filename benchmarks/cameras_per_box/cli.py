@@ -195,21 +195,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def floors(args: argparse.Namespace, variants: dict[str, Variant], rows: list[dict[str, Any]],
            workdir: Path, deadline: float, report: dict[str, Any]) -> None:  # fmt: skip
-    """The decode-only floor of the tree under test at each largest N its configurations held
-    (so every sizing entry is read against the floor at its own N)."""
+    """The floor (a minimal agent, floor.py) at each largest N a configuration of the tree under
+    test held, inferring as many frames a second as that configuration did (so every sizing
+    entry is read against the floor at its own N and share of inferred frames)."""
     out: list[dict[str, Any]] = report.setdefault("floors", [])
-    for name, n in floor_points(rows):
+    for name, n, infer_fps in floor_points(rows):
         if time.monotonic() > deadline:
-            out.append({"variant": name, "n": n, "skipped": "time budget spent"})
+            out.append({"variant": name, "n": n, "infer_fps_asked": infer_fps,
+                        "skipped": "time budget spent"})  # fmt: skip
             continue
-        row = run_floor(args.tree.resolve(), variants[name], n, args.detect_fps,
-                        args.warmup_s, args.measure_s, workdir)  # fmt: skip
+        row = run_floor(args.tree.resolve(), variants[name], n, detect_fps=args.detect_fps,
+                        infer_fps=infer_fps, model=args.model, warmup_s=args.warmup_s,
+                        measure_s=args.measure_s, workdir=workdir)  # fmt: skip
         out.append(row)
         if "error" in row:
             print(f"  floor {name} N={n}: ERROR {row['error'].splitlines()[0]}", flush=True)
         else:
-            print(f"  floor {name} N={n}: decoding alone {row['decode_cores_per_camera']:.3f} "
-                  f"cores/camera ({row['ms_per_frame']:.2f} ms a frame), grabbed "
+            print(f"  floor {name} N={n} inferring {infer_fps:g}/s: "
+                  f"{row['cores_per_camera']:.3f} cores/camera (decoding "
+                  f"{row['decode_cores_per_camera']:.3f}, {row['decode_ms_per_frame']:.2f} ms a "
+                  f"frame; model {row['inference_cores_per_camera']:.3f}), grabbed "
                   f"{row['grab_fps_min']:.1f} fps at least", flush=True)  # fmt: skip
 
 

@@ -23,14 +23,21 @@ def _largest_held(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(held, key=lambda r: r["n"]) if held else None
 
 
-def floor_points(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    """(variant, N) where the floor is measured: each largest N the tree under test held."""
-    points: list[tuple[str, int]] = []
+def floor_points(rows: list[dict[str, Any]]) -> list[tuple[str, int, float]]:
+    """(variant, N, inferred fps) where the floor is measured: each largest N a configuration
+    of the tree under test held, with the frames a second it inferred there (0.1 steps)."""
+    points: list[tuple[str, int, float]] = []
     for (tree, variant, _gate), steps in _configs(rows).items():
         best = _largest_held(steps)
-        if tree in UNDER_TEST and best and (variant, best["n"]) not in points:
-            points.append((variant, best["n"]))
+        if tree in UNDER_TEST and best:
+            point = (variant, best["n"], _infer_fps(best))
+            if point not in points:
+                points.append(point)
     return points
+
+
+def _infer_fps(row: dict[str, Any]) -> float:
+    return round(float(row.get("inferred_fps_mean") or row["detect_fps_mean"]), 1)
 
 
 def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None, detect_fps: float,
@@ -39,12 +46,12 @@ def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None, detect_fps
 
     cameras_per_core = 1 / (agent cores per camera at that N): what a box of C free cores serves
     is about C times that. x_bare = that CPU against the bare model's CPU for detect_fps frames a
-    second (1.0 would be inference alone). Where the floor was measured at that N (floor.py):
-    floor_cores_per_camera = decoding alone + the frames this agent inferred × the bare model's
-    CPU per frame, ceiling_cameras_per_core = 1 / floor (what no agent with this decoder and
-    model could beat here), x_floor = the agent's CPU against it, and with a baseline,
-    ceiling_vs_before = the ceiling against the baseline's cameras per core: the most any
-    agent could gain over it on this machine."""
+    second (1.0 would be inference alone). Where the floor was measured at that N and inferred
+    rate (floor.py, a minimal agent: decoding every frame and the model on as many frames):
+    floor_cores_per_camera, ceiling_cameras_per_core = 1 / floor (what no agent with this
+    decoder and model could beat here), x_floor = the agent's CPU against it, and with a
+    baseline, ceiling_vs_before = the ceiling against the baseline's cameras per core: the most
+    any agent could gain over it on this machine."""
     out: list[dict[str, Any]] = []
     for (tree, variant, gate), steps in _configs(rows).items():
         best = _largest_held(steps)
@@ -60,12 +67,14 @@ def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None, detect_fps
                 "rss_mb": best.get("rss_mb"), "inference_ms_mean": best.get("inference_ms_mean"),
                 "x_bare": cpc / (detect_fps * bare["cpu_ms_per_frame"] / 1000) if bare else None,
             })  # fmt: skip
-            floor = _floor_at(floors or [], variant, best["n"])
-            if floor and bare and tree in UNDER_TEST:
-                infer = best.get("inferred_fps_mean", detect_fps) * bare["cpu_ms_per_frame"] / 1000
-                f = floor["decode_cores_per_camera"] + infer
+            floor = None
+            if floors and tree in UNDER_TEST:
+                floor = _floor_at(floors, variant, best["n"], _infer_fps(best))
+            if floor:
+                f = floor["cores_per_camera"]
                 entry.update({"floor_decode_cores_per_camera": floor["decode_cores_per_camera"],
-                              "floor_inference_cores_per_camera": infer,
+                              "floor_inference_cores_per_camera":
+                                  floor["inference_cores_per_camera"],
                               "floor_cores_per_camera": f, "ceiling_cameras_per_core": 1 / f,
                               "x_floor": cpc / f})  # fmt: skip
         out.append(entry)
@@ -80,9 +89,11 @@ def sizing(rows: list[dict[str, Any]], bare: dict[str, float] | None, detect_fps
     return out
 
 
-def _floor_at(floors: list[dict[str, Any]], variant: str, n: int) -> dict[str, Any] | None:
+def _floor_at(floors: list[dict[str, Any]], variant: str, n: int,
+              infer_fps: float) -> dict[str, Any] | None:  # fmt: skip
     return next((f for f in floors if f.get("variant") == variant and f.get("n") == n
-                 and "decode_cores_per_camera" in f), None)  # fmt: skip
+                 and f.get("infer_fps_asked") == infer_fps and "cores_per_camera" in f),
+                None)  # fmt: skip
 
 
 def _f(v: Any, spec: str = ".2f") -> str:
@@ -124,8 +135,8 @@ def print_table(report: dict[str, Any]) -> None:
               + (f", {vs:.2f}x the cameras per core of before" if vs else ""))  # fmt: skip
         if e.get("floor_cores_per_camera"):
             up = e.get("ceiling_vs_before")
-            print(f"{'':9}floor {e['floor_cores_per_camera']:.3f} cores/camera (decoding alone "
-                  f"{e['floor_decode_cores_per_camera']:.3f} + bare inference "
+            print(f"{'':9}floor {e['floor_cores_per_camera']:.3f} cores/camera (decoding "
+                  f"{e['floor_decode_cores_per_camera']:.3f}, model "
                   f"{e['floor_inference_cores_per_camera']:.3f}) = at most "
                   f"{e['ceiling_cameras_per_core']:.1f} cameras/core for any agent here; this "
                   f"one at {e['x_floor']:.2f}x the floor"
@@ -140,7 +151,7 @@ def markdown(report: dict[str, Any]) -> str:
     variants = report.get("variants", {})
     lines = [
         "| stream | motion gate | tree | largest N held (2-core VM) | CPU per camera "
-        "(cores) | cameras per core | × bare model | floor per camera (decode + inference) | "
+        "(cores) | cameras per core | × bare model | floor per camera (decoding; model) | "
         "ceiling, cameras per core |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -151,7 +162,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {stream} | {'on' if e['gate'] else 'off'} | {e['tree']} | "
             f"{e['largest_n']} | {_f(e.get('cores_per_camera'), '.3f')} | "
             f"{_f(e.get('cameras_per_core'), '.1f')} | {_f(e.get('x_bare'), '.1f')} | "
-            + (f"{e['floor_cores_per_camera']:.3f} ({e['floor_decode_cores_per_camera']:.3f} + "
+            + (f"{e['floor_cores_per_camera']:.3f} ({e['floor_decode_cores_per_camera']:.3f}; "
                f"{e['floor_inference_cores_per_camera']:.3f}) | "
                f"{e['ceiling_cameras_per_core']:.1f} |" if e.get("floor_cores_per_camera")
                else "- | - |")

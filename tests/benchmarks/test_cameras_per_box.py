@@ -64,10 +64,11 @@ def test_sizing_takes_the_largest_n_held_and_compares_with_before() -> None:
     assert out["after"]["x_bare"] == pytest.approx(0.125 / 0.05)
 
 
-def test_the_floor_is_decoding_plus_the_inferred_frames_at_the_bare_rate() -> None:
+def test_each_configuration_is_read_against_the_floor_at_its_own_n_and_inferred_rate() -> None:
     def row(tree: str, n: int, held: bool, cpc: float, gate: bool = False) -> dict[str, object]:
         return {"tree": tree, "variant": "720p25", "gate": gate, "n": n, "held": held,
-                "cores_per_camera": cpc, "inferred_fps_mean": 2.0 if gate else 5.0}  # fmt: skip
+                "cores_per_camera": cpc, "inferred_fps_mean": 2.04 if gate else 4.98,
+                "detect_fps_mean": 4.98}  # fmt: skip
 
     rows = [
         row("before", 8, True, 0.25),
@@ -77,18 +78,20 @@ def test_the_floor_is_decoding_plus_the_inferred_frames_at_the_bare_rate() -> No
         row("after", 12, True, 0.09, gate=True),
         row("after", 20, True, 0.08, gate=True),
     ]
-    assert floor_points(rows) == [("720p25", 12), ("720p25", 20)]
+    assert floor_points(rows) == [("720p25", 12, 5.0), ("720p25", 20, 2.0)]
     floors = [
-        {"variant": "720p25", "n": 12, "decode_cores_per_camera": 0.04},
-        {"variant": "720p25", "n": 20, "error": "streams not read"},
+        {"variant": "720p25", "n": 12, "infer_fps_asked": 5.0, "cores_per_camera": 0.1,
+         "decode_cores_per_camera": 0.045, "inference_cores_per_camera": 0.052},
+        {"variant": "720p25", "n": 20, "infer_fps_asked": 2.0, "error": "streams not read"},
     ]
     out = {(e["tree"], e["gate"]): e for e in sizing(rows, {"cpu_ms_per_frame": 10.0}, 5.0, floors)}
     after = out[("after", False)]
-    assert after["floor_cores_per_camera"] == pytest.approx(0.04 + 5 * 0.010)
-    assert after["ceiling_cameras_per_core"] == pytest.approx(1 / 0.09)
-    assert after["x_floor"] == pytest.approx(0.12 / 0.09)
+    assert after["floor_cores_per_camera"] == 0.1
+    assert after["floor_decode_cores_per_camera"] == 0.045
+    assert after["ceiling_cameras_per_core"] == pytest.approx(10.0)
+    assert after["x_floor"] == pytest.approx(1.2)
     # the most any agent could gain over before's 4 cameras per core on this machine
-    assert after["ceiling_vs_before"] == pytest.approx((1 / 0.09) / 4)
+    assert after["ceiling_vs_before"] == pytest.approx(2.5)
     assert "floor_cores_per_camera" not in out[("after", True)]  # that floor failed: no figure
     assert "floor_cores_per_camera" not in out[("before", False)]  # only the tree under test
 
@@ -113,13 +116,15 @@ def test_quick_run_on_real_streams(tmp_path: Path) -> None:
     stages = step["stage_cores_per_camera"]
     assert sum(stages.values()) <= step["cores_per_camera"] * 1.1
     assert (tmp_path / "cameras_per_box.md").read_text().startswith("| stream |")
-    # the decode-only floor on the same streams, at the N that held
+    # the floor (a minimal agent) on fresh servers of the same streams, at the N that held
     [floor] = report["floors"]
     assert floor["n"] == 2 and floor["variant"] == "360p25", floor
     assert 20 <= floor["grab_fps_min"] <= 30 and 4 <= floor["retrieve_fps_mean"] <= 6
-    assert 0 < floor["decode_cores_per_camera"] < step["cores_per_camera"]
+    assert floor["infer_fps_asked"] == round(step["inferred_fps_mean"], 1)
+    assert floor["infer_fps_mean"] == pytest.approx(floor["infer_fps_asked"], rel=0.1)
+    assert floor["decode_cores_per_camera"] > 0 and floor["inference_cores_per_camera"] > 0
+    parts = floor["decode_cores_per_camera"] + floor["inference_cores_per_camera"]
+    assert parts <= floor["cores_per_camera"] * 1.05  # the readers' own threads within the total
     [entry] = report["sizing"]
-    bare = report["bare_model_start"]["cpu_ms_per_frame"] / 1000
-    assert entry["floor_cores_per_camera"] == pytest.approx(
-        floor["decode_cores_per_camera"] + step["inferred_fps_mean"] * bare
-    )
+    assert entry["floor_cores_per_camera"] == floor["cores_per_camera"]
+    assert entry["x_floor"] == pytest.approx(step["cores_per_camera"] / floor["cores_per_camera"])
