@@ -21,6 +21,14 @@ ms; RSS; the ffmpeg servers' CPU; what else the machine ran meanwhile ("other", 
 cameras the agent's status calls overloaded. The bare model's rate (`session.run` on a prepared
 frame, one thread) is measured in the same run, at its start and its end.
 
+The floor (`floor.py`, after the sweeps; `--no-floor` skips it): at each largest N a
+configuration of the tree under test held, a minimal agent on fresh servers of the same streams
+decodes every frame, converts the sampled ones and runs the model on as many frames a second as
+that configuration inferred, and does nothing else. Its CPU per camera is the least any agent
+with this decoder and model could pay on this machine; 1 / floor is the ceiling of cameras per
+core, reported beside the agent (x_floor) and, with a baseline, against the baseline's cameras
+per core (ceiling_vs_before: the most any agent could gain over it here).
+
 `--compare TREE` runs a baseline source tree's agent in the same invocation, next to each of
 this tree's configurations it shares (each `--gates` setting of `--compare-variants`):
 
