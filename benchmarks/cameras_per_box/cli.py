@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchmarks.cameras_per_box.floor import run_floor
+from benchmarks.cameras_per_box.floor import model_run, run_floor
 from benchmarks.cameras_per_box.report import floor_points, markdown, print_table, sizing
 from benchmarks.cameras_per_box.step import StepSpec, run_step
 from benchmarks.cameras_per_box.streams import Variant, make_variants
@@ -28,27 +28,14 @@ QUICK = {"counts": "2", "warmup_s": 3.0, "measure_s": 6.0, "variants": "360p25",
 
 
 def bare_model(model: str, clip: Path, runs: int = 60) -> dict[str, float]:
-    """`session.run` on one prepared frame of the clip, one onnxruntime thread: the rate the
-    model alone allows a core (as benchmarks.agent_throughput measures it)."""
-    import cv2
-
-    from models.adapters import SingleSessionAdapter
-    from models.detector import load_detector
-    from models.runtime import RuntimeConfig
-
-    det = load_detector(model, runtime=RuntimeConfig(intra_op_threads=1, inter_op_threads=1))
-    assert isinstance(det, SingleSessionAdapter)
-    cap = cv2.VideoCapture(str(clip))
-    ok, frame = cap.read()
-    cap.release()
-    if not ok:
-        raise SystemExit(f"cannot read {clip}")
-    feed = det.prepare(frame)[0]
+    """`session.run` back to back on one prepared frame of the clip, one onnxruntime thread: the
+    rate the model alone allows a core (as benchmarks.agent_throughput measures it)."""
+    run = model_run(model, clip)
     for _ in range(3):
-        det.run(feed)
+        run()
     w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(runs):
-        det.run(feed)
+        run()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     return {"fps": runs / wall, "cpu_ms_per_frame": 1000 * cpu / runs, "runs": runs}
 
@@ -213,8 +200,8 @@ def floors(args: argparse.Namespace, variants: dict[str, Variant], rows: list[di
         else:
             print(f"  floor {name} N={n} inferring {infer_fps:g}/s: "
                   f"{row['cores_per_camera']:.3f} cores/camera (decoding "
-                  f"{row['decode_cores_per_camera']:.3f}, {row['decode_ms_per_frame']:.2f} ms a "
-                  f"frame; model {row['inference_cores_per_camera']:.3f}), grabbed "
+                  f"{row['decode_cores_per_camera']:.3f}, {row['decode_ms_per_frame'] or 0:.2f} ms "
+                  f"a frame; model {row['inference_cores_per_camera']:.3f}), grabbed "
                   f"{row['grab_fps_min']:.1f} fps at least", flush=True)  # fmt: skip
 
 
