@@ -131,7 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-floor",
         dest="floor",
         action="store_false",
-        help="skip the decode-only floor (benchmarks/cameras_per_box/floor.py)",
+        help="skip the floor, a minimal agent on the same streams (floor.py)",
     )
     p.add_argument("--budget-min", type=float, default=45.0, help="no new step after this")
     p.add_argument("--quick", action="store_true", help="a smoke run: " + json.dumps(QUICK))

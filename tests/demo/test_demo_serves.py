@@ -121,7 +121,8 @@ def test_demo_serves_dashboard_and_city_page_until_ctrl_c(shared: Path, tmp_path
             code = proc.wait(30)
         except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps on SIGABRT
             proc.send_signal(signal.SIGABRT)
-            proc.wait(10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the broker it started, not left behind
             reader.join(5)
